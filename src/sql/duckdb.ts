@@ -1,0 +1,87 @@
+/**
+ * The one DuckDB handle a Talon process works with. Parquet files are written and read
+ * through it, and every SQL a user or a detection runs goes through it.
+ *
+ * Why a wrapper: the node API hands back DuckDB value objects and BigInts; Talon's callers
+ * want plain JSON-safe rows (`allJson`) or JS values (`all`), and a single place that fixes
+ * the session settings every query relies on (UTC, so TIMESTAMP values mean what Delta says).
+ */
+import duckdb from '@duckdb/node-api';
+
+export type Row = Record<string, unknown>;
+
+export interface DbOptions {
+  /** DuckDB worker threads; default: DuckDB's own choice (the machine's cores). */
+  threads?: number;
+  /** e.g. '2GB'; default: DuckDB's (80% of RAM). */
+  memoryLimit?: string;
+  /** Spill directory for large sorts/joins; default: DuckDB's (.tmp next to the db). */
+  tempDirectory?: string;
+}
+
+export interface ColumnInfo {
+  name: string;
+  /** DuckDB's type text, e.g. `VARCHAR`, `STRUCT(a INTEGER, b VARCHAR)`, `BIGINT[]`. */
+  type: string;
+}
+
+export class Db {
+  private constructor(
+    readonly instance: duckdb.DuckDBInstance,
+    readonly connection: duckdb.DuckDBConnection,
+  ) {}
+
+  static async open(opts: DbOptions = {}): Promise<Db> {
+    const config: Record<string, string> = { TimeZone: 'UTC' };
+    if (opts.threads) config.threads = String(opts.threads);
+    if (opts.memoryLimit) config.memory_limit = opts.memoryLimit;
+    if (opts.tempDirectory) config.temp_directory = opts.tempDirectory;
+    const instance = await duckdb.DuckDBInstance.create(':memory:', config);
+    const connection = await instance.connect();
+    return new Db(instance, connection);
+  }
+
+  /** Runs statements for their effect. */
+  async run(sql: string, params?: duckdb.DuckDBValue[] | Record<string, duckdb.DuckDBValue>): Promise<void> {
+    await this.connection.run(sql, params);
+  }
+
+  /** Rows as JS values (BIGINT → bigint, TIMESTAMP → Date via DuckDB's JS converter). */
+  async all<T = Row>(
+    sql: string,
+    params?: duckdb.DuckDBValue[] | Record<string, duckdb.DuckDBValue>,
+  ): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as T[];
+  }
+
+  /** Rows as JSON-safe values (big integers and timestamps as strings), for printing and APIs. */
+  async allJson<T = Row>(
+    sql: string,
+    params?: duckdb.DuckDBValue[] | Record<string, duckdb.DuckDBValue>,
+  ): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql, params);
+    return reader.getRowObjectsJson() as T[];
+  }
+
+  /** The columns (name and DuckDB type) a query would return, without running it. */
+  async columns(sql: string): Promise<ColumnInfo[]> {
+    const rows = await this.all<{ column_name: string; column_type: string }>(`DESCRIBE (${sql})`);
+    return rows.map((r) => ({ name: r.column_name, type: r.column_type }));
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}
+
+/** Quotes an identifier for DuckDB SQL. */
+export function ident(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** Quotes a string literal for DuckDB SQL. */
+export function literal(value: string): string {
+  return "'" + value.replace(/'/g, "''") + "'";
+}
