@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startS3Emulator, type S3Emulator } from './s3-emulator.js';
+import { objectStoreContract } from './store-contract.js';
+import { parseS3Url, S3Store, type S3StoreOptions } from './store-s3.js';
+
+let emu: S3Emulator;
+let plain: S3Emulator;
+let bucketSeq = 0;
+const tmpDirs: string[] = [];
+
+before(async () => {
+  emu = await startS3Emulator();
+  plain = await startS3Emulator({ conditionalPut: false });
+});
+after(async () => {
+  await emu.stop();
+  await plain.stop();
+  for (const d of tmpDirs) await fs.rm(d, { recursive: true, force: true });
+});
+
+async function openStore(
+  on: () => S3Emulator,
+  prefix: string,
+  extra: S3StoreOptions = {},
+): Promise<{ store: S3Store; bucket: string; cacheDir: string }> {
+  const bucket = `talon-test-${++bucketSeq}`;
+  await on().createBucket(bucket);
+  const cacheDir = await fs.mkdtemp(path.join(os.tmpdir(), 'talon-s3-cache-'));
+  tmpDirs.push(cacheDir);
+  const store = await S3Store.open(`s3://${bucket}/${prefix}`, {
+    endpoint: on().endpoint,
+    region: on().region,
+    credentials: on().credentials,
+    cacheDir,
+    ...extra,
+  });
+  return { store, bucket, cacheDir };
+}
+
+objectStoreContract('S3Store (fauxqs + S3 conditional writes)', async () => {
+  const { store } = await openStore(() => emu, 'lakes/main');
+  return { store, cleanup: async () => {} };
+});
+
+objectStoreContract('S3Store at the bucket root', async () => {
+  const { store } = await openStore(() => emu, '');
+  return { store, cleanup: async () => {} };
+});
+
+describe('S3Store', () => {
+  it('parses s3:// urls into bucket and key prefix', () => {
+    assert.deepEqual(parseS3Url('s3://b'), { bucket: 'b', prefix: '' });
+    assert.deepEqual(parseS3Url('s3://b/'), { bucket: 'b', prefix: '' });
+    assert.deepEqual(parseS3Url('s3://b/x/y/'), { bucket: 'b', prefix: 'x/y/' });
+    assert.throws(() => parseS3Url('/local/dir'), /S3 URL/);
+    assert.throws(() => parseS3Url('s3://b/../x'), /key/);
+  });
+
+  it('keeps objects under its prefix and names itself by url', async () => {
+    const { store, bucket } = await openStore(() => emu, 'team/lake/');
+    assert.equal(store.url, `s3://${bucket}/team/lake`);
+    await store.put('t/a.json', 'a');
+    const other = await S3Store.open(`s3://${bucket}`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: store.cacheDir,
+    });
+    assert.equal((await other.get('team/lake/t/a.json'))?.toString(), 'a');
+    const listed: string[] = [];
+    for await (const o of store.list('')) listed.push(o.key);
+    assert.deepEqual(listed, ['t/a.json']);
+  });
+
+  it('lists across pages (more than 1000 objects)', async () => {
+    const { store } = await openStore(() => emu, 'many');
+    const keys = Array.from({ length: 1050 }, (_, i) => `t/_delta_log/${String(i).padStart(20, '0')}.json`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, '{}')));
+    }
+    const listed: string[] = [];
+    for await (const o of store.list('t/_delta_log/')) listed.push(o.key);
+    assert.deepEqual(listed, keys);
+    await store.delete(keys);
+    for await (const o of store.list('t/')) assert.fail(`left after delete: ${o.key}`);
+  });
+
+  it('serves immutable files from the cache: upload primes it, a second reader downloads once', async () => {
+    const { store, bucket } = await openStore(() => emu, 'cache');
+    const staged = await store.stagingPath('part-0.parquet');
+    await fs.writeFile(staged, 'parquet bytes');
+    const key = 't/event_date=2024-01-01/part-0.parquet';
+    await store.upload(staged, key);
+    const gets0 = emu.requests.GET ?? 0;
+    const heads0 = emu.requests.HEAD ?? 0;
+    assert.equal(await fs.readFile(await store.localPath(key), 'utf8'), 'parquet bytes');
+    assert.equal(emu.requests.GET ?? 0, gets0, 'the writer reads its own upload without a download');
+    assert.equal(emu.requests.HEAD ?? 0, heads0, 'immutable keys need no HEAD');
+
+    const otherCache = await fs.mkdtemp(path.join(os.tmpdir(), 'talon-s3-cache-'));
+    tmpDirs.push(otherCache);
+    const reader = await S3Store.open(`s3://${bucket}/cache`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: otherCache,
+    });
+    const p1 = await reader.localPath(key);
+    const p2 = await reader.localPath(key);
+    assert.equal(p1, p2);
+    assert.ok(p1.startsWith(otherCache));
+    assert.equal(await fs.readFile(p1, 'utf8'), 'parquet bytes');
+    assert.equal((emu.requests.GET ?? 0) - gets0, 1, 'one download for two reads');
+  });
+
+  it('re-fetches a mutable object (_last_checkpoint) after another writer replaced it', async () => {
+    const { store, bucket, cacheDir } = await openStore(() => emu, 'mut');
+    const writer = await S3Store.open(`s3://${bucket}/mut`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: await fs.mkdtemp(path.join(os.tmpdir(), 'talon-s3-cache-')),
+    });
+    tmpDirs.push(writer.cacheDir);
+    await writer.put('t/_delta_log/_last_checkpoint', '{"version":10}');
+    assert.equal(
+      await fs.readFile(await store.localPath('t/_delta_log/_last_checkpoint'), 'utf8'),
+      '{"version":10}',
+    );
+    await writer.put('t/_delta_log/_last_checkpoint', '{"version":20}');
+    const p = await store.localPath('t/_delta_log/_last_checkpoint');
+    assert.ok(p.startsWith(cacheDir));
+    assert.equal(await fs.readFile(p, 'utf8'), '{"version":20}');
+  });
+
+  it('fails clearly on a missing object and on a missing bucket', async () => {
+    const { store } = await openStore(() => emu, 'missing');
+    await assert.rejects(store.localPath('t/_delta_log/_last_checkpoint'), /no such object/);
+    const nobucket = await S3Store.open('s3://no-such-bucket/x', {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: store.cacheDir,
+    });
+    await assert.rejects(nobucket.put('a.json', 'x'), /bucket/i);
+  });
+
+  it('against an S3 without conditional writes, the default stays conditional and the unsafe mode is opt-in', async () => {
+    // Plain fauxqs 1.x ignores If-None-Match: a conditional PUT overwrites. This documents why
+    // the emulator above adds S3's behaviour, and what `unsafeNoConditionalPut` does instead.
+    const { store: conditional } = await openStore(() => plain, 'p');
+    assert.equal(await conditional.putIfAbsent('k.json', 'one'), true);
+    const secondWins = await conditional.putIfAbsent('k.json', 'two');
+    const fauxqsHonours = !secondWins;
+    assert.equal((await conditional.get('k.json'))?.toString(), fauxqsHonours ? 'one' : 'two');
+
+    const { store: unsafe } = await openStore(() => plain, 'u', { unsafeNoConditionalPut: true });
+    assert.equal(await unsafe.putIfAbsent('k.json', 'one'), true);
+    assert.equal(await unsafe.putIfAbsent('k.json', 'two'), false);
+    assert.equal((await unsafe.get('k.json'))?.toString(), 'one');
+  });
+});

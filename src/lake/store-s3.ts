@@ -1,0 +1,349 @@
+/**
+ * A lake on S3 (`s3://bucket/prefix`), through AWS SDK v3.
+ *
+ * Commits rely on S3's conditional write: `PutObject` with `If-None-Match: *` creates the key
+ * only when it does not exist (412 PreconditionFailed otherwise), which is exactly the
+ * put-if-absent the Delta protocol needs for mutual exclusion between writers — no DynamoDB
+ * lock table. A 409 ConditionalRequestConflict means another conditional write to the same key
+ * was in flight; S3 asks the client to retry, and the retry then sees 412 (someone won) or
+ * succeeds (the other write failed).
+ *
+ * DuckDB cannot read S3 here (no httpfs offline), so objects are read through a local cache:
+ * `localPath` downloads into `cacheDir`, keyed by the object's ETag so a replaced object (only
+ * `_last_checkpoint` is ever rewritten in a Delta table) is fetched again, while immutable Parquet
+ * files and commit JSONs are served from the cache without a round trip. New files are staged
+ * in the cache too, and after `upload` the staged file becomes the cached copy.
+ */
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { ObjectInfo, ObjectStore } from './store.js';
+import { checkKey, checkPrefix, checkSuffix } from './store-keys.js';
+
+/** A single PutObject takes at most 5 GiB; Talon's Parquet files are far smaller. */
+export const S3_MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+
+export interface S3StoreOptions {
+  /** Default: the SDK's chain (AWS_REGION, profile, …), else `us-east-1`. */
+  region?: string;
+  /**
+   * S3-compatible endpoint (MinIO, fauxqs, …). Default: env `TALON_S3_ENDPOINT`, else
+   * `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`, else AWS.
+   */
+  endpoint?: string;
+  /**
+   * Path-style URLs (`endpoint/bucket/key`). Default: env `TALON_S3_FORCE_PATH_STYLE`, else true
+   * when a custom endpoint is set (most S3-compatible servers want it), false on AWS.
+   */
+  forcePathStyle?: boolean;
+  /** Static credentials; default: the SDK's default provider chain (env, profile, IMDS, …). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Local cache for downloads and staging. Default: env `TALON_S3_CACHE`, else `<os tmp>/talon-s3-cache`. */
+  cacheDir?: string;
+  /**
+   * For S3-compatible servers that ignore `If-None-Match` on PutObject (e.g. fauxqs 1.x):
+   * put-if-absent becomes HEAD-then-PUT, which is NOT safe with concurrent writers — two
+   * writers can both "win" a Delta version. Only for a single writer. Default: false.
+   */
+  unsafeNoConditionalPut?: boolean;
+  /** Use this client instead of building one from the options above. */
+  client?: S3Client;
+  /** Retries of a put-if-absent that got 409 ConditionalRequestConflict. Default: 8. */
+  conflictRetries?: number;
+}
+
+/** `s3://bucket/prefix` → bucket and key prefix (`''` or ending in '/'). */
+export function parseS3Url(url: string): { bucket: string; prefix: string } {
+  const m = /^s3a?:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
+  if (!m || !m[1]) throw new Error(`not an S3 URL (want s3://bucket/prefix): ${url}`);
+  let prefix = (m[2] ?? '').replace(/\/+$/, '');
+  if (prefix !== '') {
+    checkKey(prefix);
+    prefix += '/';
+  }
+  return { bucket: m[1], prefix };
+}
+
+/** Delta commit JSONs and Parquet files are written once and never changed (their names are unique). */
+function isImmutableKey(key: string): boolean {
+  return key.endsWith('.parquet') || /(^|\/)_delta_log\/\d{20}\.json$/.test(key);
+}
+
+export class S3Store implements ObjectStore {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly client: S3Client;
+  readonly cacheDir: string;
+  private readonly unsafeNoConditionalPut: boolean;
+  private readonly conflictRetries: number;
+
+  private constructor(url: string, opts: S3StoreOptions, cacheDir: string) {
+    const { bucket, prefix } = parseS3Url(url);
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.url = `s3://${bucket}/${prefix}`.replace(/\/$/, '');
+    this.client = opts.client ?? buildClient(opts);
+    this.cacheDir = cacheDir;
+    this.unsafeNoConditionalPut = opts.unsafeNoConditionalPut ?? false;
+    this.conflictRetries = opts.conflictRetries ?? 8;
+  }
+
+  /** Opens `s3://bucket/prefix` (nothing is created on S3; the bucket must exist). */
+  static async open(url: string, opts: S3StoreOptions = {}): Promise<S3Store> {
+    const cacheDir = path.resolve(
+      opts.cacheDir ?? process.env.TALON_S3_CACHE ?? path.join(os.tmpdir(), 'talon-s3-cache'),
+    );
+    await fs.mkdir(path.join(cacheDir, 'staging'), { recursive: true });
+    return new S3Store(url, opts, cacheDir);
+  }
+
+  private fullKey(key: string): string {
+    return this.prefix + checkKey(key);
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
+      );
+      return Buffer.from(await res.Body!.transformToByteArray());
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const res = await this.headRaw(key);
+    if (!res) return undefined;
+    return { key, size: res.size, lastModified: res.lastModified };
+  }
+
+  async put(key: string, body: Buffer | string): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key), Body: toBuffer(body) }),
+    );
+  }
+
+  async putIfAbsent(key: string, body: Buffer | string): Promise<boolean> {
+    const Key = this.fullKey(key);
+    const Body = toBuffer(body);
+    if (this.unsafeNoConditionalPut) {
+      if (await this.headRaw(key)) return false;
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body }));
+      return true;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body, IfNoneMatch: '*' }));
+        return true;
+      } catch (err) {
+        const status = httpStatus(err);
+        if (status === 412 || errName(err) === 'PreconditionFailed') return false;
+        if (
+          (status === 409 || errName(err) === 'ConditionalRequestConflict') &&
+          attempt < this.conflictRetries
+        ) {
+          await sleep(Math.min(1000, 20 * 2 ** attempt) * (0.5 + Math.random()));
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkPrefix(prefix);
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          ContinuationToken: token,
+        }),
+      );
+      for (const obj of res.Contents ?? []) {
+        if (!obj.Key || obj.Key.endsWith('/')) continue; // folder placeholders made by consoles
+        yield {
+          key: obj.Key.slice(this.prefix.length),
+          size: obj.Size ?? 0,
+          lastModified: obj.LastModified?.getTime() ?? 0,
+        };
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((k) => ({ Key: this.fullKey(k) }));
+      const res = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }),
+      );
+      const errors = (res.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (errors.length > 0) {
+        const e = errors[0]!;
+        throw new Error(
+          `S3 delete failed for ${errors.length} key(s), e.g. ${e.Key}: ${e.Code} ${e.Message}`,
+        );
+      }
+    }
+  }
+
+  async localPath(key: string): Promise<string> {
+    const dir = this.cacheFolder(key);
+    const ext = path.extname(key);
+    if (isImmutableKey(key)) {
+      const cached = await firstCachedVersion(dir);
+      if (cached) return cached;
+      return this.download(key, dir, ext);
+    }
+    const info = await this.headRaw(key);
+    if (!info) throw new Error(`no such object: ${this.url}/${key}`);
+    const file = path.join(dir, versionFileName(info.etag, ext));
+    if (await exists(file)) return file;
+    return this.download(key, dir, ext);
+  }
+
+  async stagingPath(suffix: string): Promise<string> {
+    const dir = path.join(this.cacheDir, 'staging');
+    await fs.mkdir(dir, { recursive: true });
+    return path.join(dir, `${randomUUID()}-${checkSuffix(suffix)}`);
+  }
+
+  async upload(localFile: string, key: string): Promise<void> {
+    const Key = this.fullKey(key);
+    const { size } = await fs.stat(localFile);
+    if (size > S3_MAX_SINGLE_PUT_BYTES) {
+      throw new Error(`${localFile} is ${size} bytes; a single S3 PUT takes at most 5 GiB`);
+    }
+    const res = await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key,
+        Body: createReadStream(localFile),
+        ContentLength: size,
+      }),
+    );
+    // The file just uploaded is the object's bytes: keep it as the cached copy, so reading back
+    // what this process wrote costs no download.
+    const dir = this.cacheFolder(key);
+    await fs.mkdir(dir, { recursive: true });
+    if (res.ETag) {
+      await fs.rename(localFile, path.join(dir, versionFileName(res.ETag, path.extname(key))));
+    } else {
+      await fs.rm(localFile, { force: true });
+    }
+  }
+
+  /** `<cacheDir>/s3/<bucket>/<full key>/` holds one file per cached version (named by ETag). */
+  private cacheFolder(key: string): string {
+    return path.join(this.cacheDir, 's3', this.bucket, ...this.fullKey(key).split('/'));
+  }
+
+  private async download(key: string, dir: string, ext: string): Promise<string> {
+    const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));
+    await fs.mkdir(dir, { recursive: true });
+    const tmp = path.join(dir, `.tmp-${randomUUID()}`);
+    try {
+      await pipeline(res.Body as Readable, createWriteStream(tmp));
+      const file = path.join(dir, versionFileName(res.ETag ?? randomUUID(), ext));
+      // rename: a concurrent reader (or process sharing the cache) sees the whole file or none.
+      await fs.rename(tmp, file);
+      return file;
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  private async headRaw(
+    key: string,
+  ): Promise<{ size: number; lastModified: number; etag: string } | undefined> {
+    try {
+      const res = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }),
+      );
+      return {
+        size: res.ContentLength ?? 0,
+        lastModified: res.LastModified?.getTime() ?? 0,
+        etag: res.ETag ?? '',
+      };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+}
+
+function buildClient(opts: S3StoreOptions): S3Client {
+  const endpoint =
+    opts.endpoint ??
+    process.env.TALON_S3_ENDPOINT ??
+    process.env.AWS_ENDPOINT_URL_S3 ??
+    process.env.AWS_ENDPOINT_URL ??
+    undefined;
+  const envPathStyle = process.env.TALON_S3_FORCE_PATH_STYLE;
+  const forcePathStyle =
+    opts.forcePathStyle ?? (envPathStyle !== undefined ? /^(1|true|yes)$/i.test(envPathStyle) : !!endpoint);
+  return new S3Client({
+    region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    ...(endpoint ? { endpoint } : {}),
+    forcePathStyle,
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+  });
+}
+
+function toBuffer(body: Buffer | string): Buffer {
+  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+}
+
+function httpStatus(err: unknown): number | undefined {
+  if (err instanceof S3ServiceException) return err.$metadata?.httpStatusCode;
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function errName(err: unknown): string | undefined {
+  return (err as { name?: string; Code?: string } | undefined)?.Code ?? (err as Error | undefined)?.name;
+}
+
+function isNotFound(err: unknown): boolean {
+  const name = errName(err);
+  return httpStatus(err) === 404 || name === 'NoSuchKey' || name === 'NotFound';
+}
+
+function versionFileName(etag: string, ext: string): string {
+  return 'v-' + etag.replace(/[^A-Za-z0-9-]/g, '') + ext;
+}
+
+async function firstCachedVersion(dir: string): Promise<string | undefined> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const name = names.find((n) => n.startsWith('v-'));
+  return name ? path.join(dir, name) : undefined;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
