@@ -1,0 +1,410 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
+import { SqsSource, parseFdrMessageBody, regionFromQueueUrl, type SqsSourceOptions } from './sqs.js';
+import type { SourceBatch } from './source.js';
+import type { SourceLog } from './manifest.js';
+
+let aws: Fauxqs;
+let bucket: string;
+
+before(async () => {
+  aws = await startFauxqs();
+  bucket = await aws.createBucket();
+});
+after(async () => {
+  await aws.stop();
+});
+
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Uploads an FDR batch (gz parts of NDJSON events) and returns its manifest. */
+async function uploadBatch(parts: number, eventsPerPart = 3) {
+  const uuid = randomUUID();
+  const pathPrefix = `data/${uuid}`;
+  const files = [];
+  for (let p = 0; p < parts; p++) {
+    const lines = Array.from({ length: eventsPerPart }, (_, i) =>
+      JSON.stringify({
+        event_simpleName: 'DnsRequest',
+        aid: 'a'.repeat(32),
+        DomainName: `host${p}-${i}.example.com`,
+        timestamp: String(1669000000000 + p * 1000 + i),
+      }),
+    );
+    const gz = gzipSync(lines.join('\n') + '\n');
+    const path = `${pathPrefix}/part-${String(p).padStart(5, '0')}.gz`;
+    await aws.putObject(bucket, path, gz);
+    files.push({ path, size: gz.length, checksum: md5(gz) });
+  }
+  return {
+    cid: 'c'.repeat(32),
+    timestamp: 1669000000000,
+    fileCount: files.length,
+    totalSize: files.reduce((s, f) => s + f.size, 0),
+    bucket,
+    pathPrefix,
+    files,
+  };
+}
+
+function source(queueUrl: string, extra: Partial<SqsSourceOptions> = {}): SqsSource {
+  return new SqsSource({
+    queueUrl,
+    ...aws.clientConfig,
+    waitTimeSeconds: 1,
+    s3: { forcePathStyle: true },
+    log: () => {},
+    ...extra,
+  });
+}
+
+/** Next batch from a source (the iterator is left open for more). */
+async function nextBatch(it: AsyncIterator<SourceBatch>): Promise<SourceBatch> {
+  const r = await it.next();
+  assert.equal(r.done, false, 'source ended without a batch');
+  return r.value as SourceBatch;
+}
+
+async function eventually(check: () => Promise<boolean>, what: string, withinMs = 30_000) {
+  const end = Date.now() + withinMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`not within ${withinMs} ms: ${what}`);
+}
+
+const queueIsEmpty = (queueUrl: string) => async () => {
+  const c = await aws.queueCounts(queueUrl);
+  return c.visible === 0 && c.inFlight === 0 && c.delayed === 0;
+};
+
+describe('SqsSource', { timeout: 90_000 }, () => {
+  test('yields one batch per FDR message with S3 streams and the manifest size/MD5; ack deletes', async () => {
+    const queueUrl = await aws.createQueue();
+    const manifest = await uploadBatch(2);
+    const messageId = await aws.sendMessage(queueUrl, JSON.stringify(manifest));
+    const src = source(queueUrl);
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const batch = await nextBatch(it);
+    assert.equal(batch.id, messageId);
+    assert.equal(batch.files.length, 2);
+    for (const [i, f] of batch.files.entries()) {
+      const m = manifest.files[i];
+      assert.equal(f.id, `s3://${bucket}/${m.path}#${m.checksum}`);
+      assert.equal(f.name, `s3://${bucket}/${m.path}`);
+      assert.equal(f.expectedSize, m.size);
+      assert.equal(f.expectedMd5, m.checksum);
+      const bytes = await readAll(await f.open());
+      assert.equal(bytes.length, m.size);
+      assert.equal(md5(bytes), m.checksum);
+      assert.match(gunzipSync(bytes).toString(), /"event_simpleName":"DnsRequest"/);
+    }
+    // Held, not deleted, until the pipeline acks.
+    assert.deepEqual(await aws.queueCounts(queueUrl), { visible: 0, inFlight: 1, delayed: 0 });
+    await batch.ack();
+    await eventually(queueIsEmpty(queueUrl), 'queue empty after ack');
+    ac.abort();
+    assert.equal((await it.next()).done, true);
+    await src.close();
+  });
+
+  test('a message not acked comes back after the visibility timeout (worker died)', async () => {
+    const queueUrl = await aws.createQueue();
+    const messageId = await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1)));
+    const crashed = source(queueUrl, { visibilityTimeout: 1 });
+    const ac1 = new AbortController();
+    const first = await nextBatch(crashed.batches(ac1.signal)[Symbol.asyncIterator]());
+    assert.equal(first.id, messageId);
+    // A crash: heartbeats stop, nothing is told to SQS.
+    await crashed.close();
+    ac1.abort();
+
+    const survivor = source(queueUrl, { visibilityTimeout: 30 });
+    const ac2 = new AbortController();
+    const it = survivor.batches(ac2.signal)[Symbol.asyncIterator]();
+    const again = await nextBatch(it);
+    assert.equal(again.id, messageId);
+    assert.deepEqual(
+      again.files.map((f) => f.id),
+      first.files.map((f) => f.id),
+      'redelivery carries the same file ids (the exactly-once key)',
+    );
+    await again.ack();
+    await eventually(queueIsEmpty(queueUrl), 'queue empty');
+    ac2.abort();
+    await it.return?.();
+    await survivor.close();
+  });
+
+  test('nack makes the message visible again at once', async () => {
+    const queueUrl = await aws.createQueue();
+    const messageId = await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1)));
+    // A long timeout: only the nack can bring it back within the test.
+    const src = source(queueUrl, { visibilityTimeout: 600 });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b1 = await nextBatch(it);
+    await b1.nack!(new Error('disk full'));
+    const b2 = await nextBatch(it);
+    assert.equal(b2.id, messageId);
+    await b2.ack();
+    await eventually(queueIsEmpty(queueUrl), 'queue empty');
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
+  test('heartbeat extends the visibility: explicitly and by the own timer', async () => {
+    const name = `hb-${randomUUID().slice(0, 8)}`;
+    const queueUrl = await aws.createQueue(name);
+    await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1)));
+    const deadline = async () => {
+      const q = await aws.inspectQueue(name);
+      assert.equal(q?.messages.inflight.length, 1);
+      return q!.messages.inflight[0].visibilityDeadline;
+    };
+
+    // Explicit heartbeat only (own timer off).
+    const manual = source(queueUrl, { visibilityTimeout: 60, heartbeatSeconds: 0 });
+    const ac = new AbortController();
+    const it = manual.batches(ac.signal)[Symbol.asyncIterator]();
+    const batch = await nextBatch(it);
+    const d0 = await deadline();
+    await new Promise((r) => setTimeout(r, 50));
+    await batch.heartbeat!();
+    const d1 = await deadline();
+    assert.ok(d1 > d0, `deadline moved: ${d0} → ${d1}`);
+    await batch.nack!(new Error('hand over'));
+    ac.abort();
+    await it.return?.();
+
+    // The source's own timer keeps extending a held batch (2 s timeout, every ~0.7 s).
+    const auto = source(queueUrl, { visibilityTimeout: 2 });
+    const ac2 = new AbortController();
+    const it2 = auto.batches(ac2.signal)[Symbol.asyncIterator]();
+    const held = await nextBatch(it2);
+    const start = await deadline();
+    await eventually(
+      async () => (await deadline()) > start + 2500,
+      'deadline extended past the first timeout',
+    );
+    assert.equal((await aws.queueCounts(queueUrl)).inFlight, 1, 'still held, not redelivered');
+    await held.ack();
+    await eventually(queueIsEmpty(queueUrl), 'queue empty');
+    ac2.abort();
+    await it2.return?.();
+    await auto.close();
+    await manual.close();
+  });
+
+  test('two workers on one queue share the messages; each processed exactly once', async () => {
+    const queueUrl = await aws.createQueue();
+    const sent = new Set<string>();
+    for (let i = 0; i < 8; i++)
+      sent.add(await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1, 1))));
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const perWorker = [0, 0];
+    const worker = async (w: number) => {
+      const src = source(queueUrl, { visibilityTimeout: 30 });
+      try {
+        for await (const batch of src.batches(ac.signal)) {
+          for (const f of batch.files) await readAll(await f.open());
+          await new Promise((r) => setTimeout(r, 100)); // "ingesting"
+          seen.push(batch.id);
+          perWorker[w]++;
+          await batch.ack();
+          if (seen.length === sent.size) ac.abort();
+        }
+      } finally {
+        await src.close();
+      }
+    };
+    await Promise.all([worker(0), worker(1)]);
+    assert.equal(seen.length, sent.size, 'no message processed twice');
+    assert.deepEqual(new Set(seen), sent);
+    assert.ok(perWorker[0] > 0 && perWorker[1] > 0, `both workers got work: ${perWorker}`);
+    await eventually(queueIsEmpty(queueUrl), 'queue empty');
+  });
+
+  test('malformed bodies become a quarantine batch (default) and are deleted on ack', async () => {
+    const queueUrl = await aws.createQueue();
+    const notJson = await aws.sendMessage(queueUrl, 'this is {not json');
+    const noFiles = await aws.sendMessage(queueUrl, JSON.stringify({ cid: 'x', bucket }));
+    const logged: Array<{ level: string; fields?: Record<string, unknown> }> = [];
+    const log: SourceLog = (level, _msg, fields) => logged.push({ level, fields });
+    const src = source(queueUrl, { log });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const got = new Map<string, SourceBatch>();
+    for (let i = 0; i < 2; i++) {
+      const b = await nextBatch(it);
+      got.set(b.id, b);
+    }
+    for (const [id, body, reason] of [
+      [notJson, 'this is {not json', /not JSON/],
+      [noFiles, JSON.stringify({ cid: 'x', bucket }), /files: missing/],
+    ] as const) {
+      const b = got.get(id)!;
+      assert.ok(b, `batch for ${id}`);
+      assert.equal(b.files.length, 1);
+      const f = b.files[0];
+      assert.equal(f.expectedMd5, undefined);
+      assert.ok(f.name.endsWith(id));
+      const text = (await readAll(await f.open())).toString();
+      assert.ok(text.endsWith('\n') && text.split('\n').length === 2, 'one NDJSON line');
+      const line = JSON.parse(text);
+      assert.equal(line.event_simpleName, undefined, 'no event_simpleName: the pipeline quarantines it');
+      assert.equal(line.malformed_fdr_message.message_id, id);
+      assert.equal(line.malformed_fdr_message.body, body);
+      assert.match(line.malformed_fdr_message.reason, reason);
+      assert.ok(logged.some((l) => l.level === 'error' && l.fields?.message_id === id));
+      await b.ack();
+    }
+    await eventually(queueIsEmpty(queueUrl), 'queue empty');
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
+  test("malformed: 'leave' logs and leaves the message for the redrive policy", async () => {
+    const queueUrl = await aws.createQueue();
+    const bad = await aws.sendMessage(queueUrl, '[1,2,3]');
+    const good = await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1)));
+    const logged: Array<Record<string, unknown> | undefined> = [];
+    const src = source(queueUrl, {
+      malformed: 'leave',
+      visibilityTimeout: 600,
+      maxMessages: 10,
+      log: (level, _m, fields) => void (level === 'error' && logged.push(fields)),
+    });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b = await nextBatch(it);
+    assert.equal(b.id, good, 'only the good message is yielded');
+    await b.ack();
+    await eventually(async () => logged.some((f) => f?.message_id === bad), 'malformed message logged');
+    // Not deleted: still on the queue (in flight until its timeout, then redrive/DLQ).
+    await eventually(async () => (await aws.queueCounts(queueUrl)).inFlight === 1, 'bad message still held');
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
+  test('an S3 event notification (also SNS-wrapped) yields its objects; a test event is deleted', async () => {
+    const queueUrl = await aws.createQueue();
+    const manifest = await uploadBatch(1);
+    const f = manifest.files[0];
+    const s3Event = {
+      Records: [
+        {
+          eventSource: 'aws:s3',
+          eventName: 'ObjectCreated:Put',
+          s3: { bucket: { name: bucket }, object: { key: f.path, size: f.size, eTag: f.checksum } },
+        },
+      ],
+    };
+    await aws.sendMessage(queueUrl, JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent' }));
+    const wrapped = await aws.sendMessage(
+      queueUrl,
+      JSON.stringify({ Type: 'Notification', Message: JSON.stringify(s3Event) }),
+    );
+    const src = source(queueUrl);
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b = await nextBatch(it);
+    assert.equal(b.id, wrapped);
+    assert.equal(b.files[0].id, `s3://${bucket}/${f.path}#${f.checksum}`);
+    assert.equal(b.files[0].expectedSize, f.size);
+    assert.equal(md5(await readAll(await b.files[0].open())), f.checksum);
+    await b.ack();
+    await eventually(queueIsEmpty(queueUrl), 'test event deleted, notification acked');
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
+  test('abort stops a waiting poll and hands back messages not yet yielded', async () => {
+    const queueUrl = await aws.createQueue();
+    for (let i = 0; i < 3; i++) await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1, 1)));
+    const src = source(queueUrl, { maxMessages: 10, visibilityTimeout: 600, waitTimeSeconds: 20 });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const first = await nextBatch(it);
+    await eventually(async () => (await aws.queueCounts(queueUrl)).inFlight === 3, 'all three received');
+    ac.abort();
+    assert.equal((await it.next()).done, true, 'iteration ends on abort');
+    // The two never yielded are visible again at once (not after 600 s).
+    await eventually(async () => (await aws.queueCounts(queueUrl)).visible === 2, 'unyielded released');
+    await first.ack();
+
+    // Abort while a 20 s long poll waits on an empty queue: ends without waiting it out.
+    const empty = await aws.createQueue();
+    const idle = source(empty, { waitTimeSeconds: 20 });
+    const ac2 = new AbortController();
+    const done = (async () => {
+      let n = 0;
+      for await (const _ of idle.batches(ac2.signal)) n++;
+      return n;
+    })();
+    setTimeout(() => ac2.abort(), 200);
+    assert.equal(await done, 0);
+    await idle.close();
+    await src.close();
+  });
+});
+
+describe('parseFdrMessageBody', () => {
+  test('reads the FDR manifest, S3 events with URL-encoded keys, multipart ETags', () => {
+    const fdr = parseFdrMessageBody(
+      JSON.stringify({
+        bucket: 'b',
+        pathPrefix: 'data/u',
+        files: [{ path: 'data/u/p.gz', size: 5, checksum: 'A'.repeat(32) }],
+      }),
+    );
+    assert.deepEqual(fdr, {
+      kind: 'objects',
+      objects: [{ bucket: 'b', key: 'data/u/p.gz', size: 5, md5: 'a'.repeat(32) }],
+    });
+    const ev = parseFdrMessageBody(
+      JSON.stringify({
+        Records: [
+          {
+            eventName: 'ObjectCreated:CompleteMultipartUpload',
+            s3: { bucket: { name: 'b' }, object: { key: 'a+b%2Fc.gz', size: 9, eTag: 'abc-2' } },
+          },
+          { eventName: 'ObjectRemoved:Delete', s3: { bucket: { name: 'b' }, object: { key: 'gone' } } },
+        ],
+      }),
+    );
+    assert.deepEqual(ev, {
+      kind: 'objects',
+      objects: [{ bucket: 'b', key: 'a b/c.gz', size: 9, md5: undefined, etag: 'abc-2' }],
+    });
+    assert.equal(parseFdrMessageBody('{"files":[]}', 'b').kind, 'nothing');
+    assert.match((parseFdrMessageBody('{"files":[]}') as { reason: string }).reason, /bucket/);
+    assert.match(
+      (parseFdrMessageBody('{"bucket":"b","files":[{"path":"x","size":-1}]}') as { reason: string }).reason,
+      /files\[0\]\.size/,
+    );
+  });
+
+  test('finds the region in AWS queue URLs', () => {
+    assert.equal(regionFromQueueUrl('https://sqs.us-west-1.amazonaws.com/123/cs-prod'), 'us-west-1');
+    assert.equal(regionFromQueueUrl('https://eu-central-1.queue.amazonaws.com/123/q'), 'eu-central-1');
+    assert.equal(regionFromQueueUrl('http://127.0.0.1:4566/000000000000/q'), undefined);
+  });
+});

@@ -1,0 +1,531 @@
+/**
+ * FDR delivery over S3 + SQS, the way CrowdStrike ships it: every batch CrowdStrike lands in
+ * its S3 bucket is announced by one SQS message whose body is the batch manifest (see
+ * `manifest.ts`). `SqsSource` long-polls the queue and yields one `SourceBatch` per message;
+ * the batch's files stream straight from S3 (`GetObject`), with the manifest's size and MD5
+ * as expectations the pipeline verifies.
+ *
+ * SQS contract, as the pipeline drives it (acknowledge after commit):
+ * - `ack()`  → `DeleteMessage`, called only after the batch is committed to the lake.
+ * - `heartbeat()` → `ChangeMessageVisibility(visibilityTimeout)`; the source also runs its
+ *   own timer every `heartbeatSeconds` (default visibilityTimeout/3) from receipt until
+ *   ack/nack/close, so a big batch is never handed to another worker while in work.
+ * - `nack()` → `ChangeMessageVisibility(0)`: the message is visible again at once.
+ * - A worker that dies simply stops extending; SQS redelivers after the timeout and the
+ *   pipeline's ingest log (keyed by `SourceFile.id` = `s3://bucket/key#<md5>`) makes the
+ *   redelivery add nothing. Several workers on one queue share the load — that is SQS.
+ *
+ * Message bodies accepted: the FDR manifest; the S3 event notification
+ * (`Records[].s3.bucket.name / object.key / size / eTag`, for buckets you own that notify a
+ * queue); either wrapped in an SNS envelope (`{"Type":"Notification","Message":"…"}`).
+ * S3's `s3:TestEvent` and manifests listing no files are deleted (nothing to ingest).
+ *
+ * Malformed bodies (not JSON, no `files`, a bad file entry): never crash, never silently
+ * drop. Default `malformed: 'quarantine'`: the message becomes a batch of one synthetic file
+ * whose single NDJSON line is `{"malformed_fdr_message":{"queue","message_id","reason","body"}}`
+ * — a JSON object without `event_simpleName`, so the pipeline's quarantine rule stores it
+ * (raw body, reason, message id) in the `quarantine` table and then acks, deleting the
+ * message. This is the right default for CrowdStrike's FDR queue, which lives in
+ * CrowdStrike's account: customers cannot attach a dead-letter queue to it, so a message left
+ * on it would loop until retention expires and then be lost. With `malformed: 'leave'` the
+ * message is logged (message id, receive count, reason) and left in flight, to come back after
+ * the visibility timeout and reach the queue's redrive policy / DLQ — for queues you own.
+ */
+import { Readable } from 'node:stream';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  type Message,
+  type SQSClientConfig,
+} from '@aws-sdk/client-sqs';
+import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { FdrSource, SourceBatch, SourceFile } from './source.js';
+import { ManifestError, parseFdrManifest, stderrSourceLog, type SourceLog } from './manifest.js';
+
+export interface SqsSourceOptions {
+  /** The FDR queue URL, e.g. `https://sqs.us-west-1.amazonaws.com/123456789012/cs-prod-…`. */
+  queueUrl: string;
+  /** Default: AWS default chain (AWS_REGION, profile), else the region in `queueUrl`. */
+  region?: string;
+  /** SQS endpoint override (LocalStack, fauxqs); default AWS (or AWS_ENDPOINT_URL_SQS). */
+  endpoint?: string;
+  /** Default: the AWS default credential chain (env, profile, SSO, container/instance role). */
+  credentials?: SQSClientConfig['credentials'];
+  /** Seconds a received message stays invisible to other workers; extended while in work. */
+  visibilityTimeout?: number;
+  /** Long-poll wait per ReceiveMessage, 0–20 s. */
+  waitTimeSeconds?: number;
+  /**
+   * Messages per ReceiveMessage, 1–10. Default 1: an FDR message is a whole batch (often
+   * hundreds of MB), and messages held by one busy worker are messages other workers could
+   * be ingesting.
+   */
+  maxMessages?: number;
+  /** Seconds between automatic visibility extensions; default visibilityTimeout/3. */
+  heartbeatSeconds?: number;
+  /** Bucket for manifests that name none (FDR manifests always do). */
+  bucket?: string;
+  /** S3 client settings; endpoint/region/credentials default to the SQS ones. */
+  s3?: {
+    endpoint?: string;
+    region?: string;
+    /** Default: true when an endpoint is set (MinIO, LocalStack, fauxqs), else false. */
+    forcePathStyle?: boolean;
+  };
+  /** What to do with a body that is not a manifest; see the module comment. */
+  malformed?: 'quarantine' | 'leave';
+  /** Use these clients instead of building them (their settings win). */
+  sqsClient?: SQSClient;
+  s3Client?: S3Client;
+  log?: SourceLog;
+}
+
+export const SQS_DEFAULTS = {
+  visibilityTimeout: 300,
+  waitTimeSeconds: 20,
+  maxMessages: 1,
+  malformed: 'quarantine',
+} as const;
+
+/** A file announced by a message: where it is and what the message says it is. */
+interface AnnouncedObject {
+  bucket: string;
+  key: string;
+  size?: number;
+  md5?: string;
+  /** Content identity for the id when there is no MD5 (S3 multipart ETag). */
+  etag?: string;
+}
+
+type ParsedBody =
+  | { kind: 'objects'; objects: AnnouncedObject[] }
+  | { kind: 'nothing'; why: string }
+  | { kind: 'malformed'; reason: string };
+
+const MD5_HEX = /^[0-9a-f]{32}$/;
+
+/** `https://sqs.us-west-1.amazonaws.com/…` and legacy `https://us-west-1.queue.amazonaws.com/…`. */
+export function regionFromQueueUrl(queueUrl: string): string | undefined {
+  try {
+    const host = new URL(queueUrl).hostname;
+    const m = /^(?:sqs\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:queue\.)?amazonaws\.com(?:\.cn)?$/.exec(host);
+    return m?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** S3 event notifications URL-encode keys with '+' for spaces. */
+function decodeS3EventKey(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+/** Reads an SQS body into the objects it announces. Exported for tests and other sources. */
+export function parseFdrMessageBody(body: string, defaultBucket?: string): ParsedBody {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch (err) {
+    return { kind: 'malformed', reason: `body is not JSON: ${(err as Error).message}` };
+  }
+  // SNS → SQS fan-out without raw delivery wraps the real body once.
+  if (isRecord(doc) && doc.Type === 'Notification' && typeof doc.Message === 'string') {
+    try {
+      doc = JSON.parse(doc.Message);
+    } catch (err) {
+      return { kind: 'malformed', reason: `SNS Message is not JSON: ${(err as Error).message}` };
+    }
+  }
+  if (isRecord(doc) && doc.Event === 's3:TestEvent') return { kind: 'nothing', why: 'S3 test event' };
+  if (isRecord(doc) && Array.isArray(doc.Records)) return parseS3Event(doc.Records);
+  try {
+    const manifest = parseFdrManifest(doc);
+    const bucket = manifest.bucket ?? defaultBucket;
+    if (!bucket) return { kind: 'malformed', reason: 'bucket: missing (and no default bucket configured)' };
+    if (manifest.files.length === 0) return { kind: 'nothing', why: 'manifest lists no files' };
+    return {
+      kind: 'objects',
+      objects: manifest.files.map((f) => ({ bucket, key: f.path, size: f.size, md5: f.checksum })),
+    };
+  } catch (err) {
+    if (err instanceof ManifestError)
+      return { kind: 'malformed', reason: `not an FDR manifest: ${err.message}` };
+    throw err;
+  }
+}
+
+function parseS3Event(records: unknown[]): ParsedBody {
+  const objects: AnnouncedObject[] = [];
+  for (const [i, r] of records.entries()) {
+    if (!isRecord(r) || !isRecord(r.s3)) return { kind: 'malformed', reason: `Records[${i}].s3: missing` };
+    if (typeof r.eventName === 'string' && !r.eventName.startsWith('ObjectCreated')) continue;
+    const bucket = isRecord(r.s3.bucket) ? r.s3.bucket.name : undefined;
+    const obj = isRecord(r.s3.object) ? r.s3.object : undefined;
+    if (typeof bucket !== 'string' || !obj || typeof obj.key !== 'string') {
+      return { kind: 'malformed', reason: `Records[${i}].s3: bucket.name or object.key missing` };
+    }
+    const etag = typeof obj.eTag === 'string' ? obj.eTag.replace(/"/g, '').toLowerCase() : undefined;
+    objects.push({
+      bucket,
+      key: decodeS3EventKey(obj.key),
+      size: typeof obj.size === 'number' ? obj.size : undefined,
+      // A multipart upload's ETag is not the MD5 of the object (it has a `-<parts>` suffix).
+      md5: etag && MD5_HEX.test(etag) ? etag : undefined,
+      etag,
+    });
+  }
+  return objects.length ? { kind: 'objects', objects } : { kind: 'nothing', why: 'no ObjectCreated records' };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function errorName(err: unknown): string {
+  return isRecord(err) && typeof err.name === 'string' ? err.name : 'Error';
+}
+
+/** The receipt handle is gone: the message was deleted or redelivered to someone else. */
+function isStaleReceipt(err: unknown): boolean {
+  const name = errorName(err);
+  return /ReceiptHandleIsInvalid|MessageNotInflight|InvalidParameterValue/i.test(name);
+}
+
+/** One received message while this worker holds it. */
+class InFlightMessage {
+  state: 'held' | 'acked' | 'released' | 'closed' = 'held';
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly source: SqsSource,
+    readonly message: Message,
+    heartbeatMs: number,
+  ) {
+    if (heartbeatMs > 0) {
+      this.timer = setInterval(() => void this.extend(), heartbeatMs);
+      // A held message must not keep a finished process alive.
+      this.timer.unref();
+    }
+  }
+
+  get id(): string {
+    return this.message.MessageId ?? '';
+  }
+
+  private stop(state: InFlightMessage['state']): void {
+    this.state = state;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.source.forget(this);
+  }
+
+  async extend(): Promise<void> {
+    if (this.state !== 'held') return;
+    try {
+      await this.source.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.source.queueUrl,
+          ReceiptHandle: this.message.ReceiptHandle,
+          VisibilityTimeout: this.source.visibilityTimeout,
+        }),
+      );
+    } catch (err) {
+      if (this.state !== 'held') return;
+      this.source.log('warn', 'sqs: could not extend message visibility', {
+        queue: this.source.queueUrl,
+        message_id: this.id,
+        error: String(err),
+      });
+      // Nothing left to extend; the redelivery is deduplicated by the ingest log.
+      if (isStaleReceipt(err)) this.stop('released');
+    }
+  }
+
+  async delete(): Promise<void> {
+    if (this.state !== 'held') return;
+    this.stop('acked');
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        await this.source.sqs.send(
+          new DeleteMessageCommand({
+            QueueUrl: this.source.queueUrl,
+            ReceiptHandle: this.message.ReceiptHandle,
+          }),
+        );
+        return;
+      } catch (err) {
+        lastErr = err;
+        if (isStaleReceipt(err)) {
+          // Already redelivered elsewhere; that worker's ingest adds nothing and deletes it.
+          this.source.log('warn', 'sqs: delete after commit failed, message will be redelivered', {
+            queue: this.source.queueUrl,
+            message_id: this.id,
+            error: String(err),
+          });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
+    throw new Error(`sqs: DeleteMessage ${this.id} failed: ${String(lastErr)}`);
+  }
+
+  async release(reason?: Error): Promise<void> {
+    if (this.state !== 'held') return;
+    this.stop('released');
+    try {
+      await this.source.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: this.source.queueUrl,
+          ReceiptHandle: this.message.ReceiptHandle,
+          VisibilityTimeout: 0,
+        }),
+      );
+    } catch (err) {
+      // Best effort: the visibility timeout gives it back anyway.
+      this.source.log('warn', 'sqs: could not release message', {
+        queue: this.source.queueUrl,
+        message_id: this.id,
+        reason: reason?.message,
+        error: String(err),
+      });
+    }
+  }
+
+  /** Stops extending without telling SQS: the message comes back after its timeout. */
+  abandon(): void {
+    if (this.state === 'held') this.stop('closed');
+  }
+}
+
+export class SqsSource implements FdrSource {
+  readonly kind = 'sqs';
+  readonly queueUrl: string;
+  readonly visibilityTimeout: number;
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+  readonly log: SourceLog;
+  private readonly waitTimeSeconds: number;
+  private readonly maxMessages: number;
+  private readonly heartbeatMs: number;
+  private readonly malformed: 'quarantine' | 'leave';
+  private readonly defaultBucket: string | undefined;
+  private readonly ownsClients: boolean;
+  private readonly held = new Set<InFlightMessage>();
+  private closed = false;
+
+  constructor(opts: SqsSourceOptions) {
+    if (!opts.queueUrl) throw new Error('sqs: queueUrl is required');
+    this.queueUrl = opts.queueUrl;
+    this.visibilityTimeout = opts.visibilityTimeout ?? SQS_DEFAULTS.visibilityTimeout;
+    this.waitTimeSeconds = opts.waitTimeSeconds ?? SQS_DEFAULTS.waitTimeSeconds;
+    this.maxMessages = opts.maxMessages ?? SQS_DEFAULTS.maxMessages;
+    this.malformed = opts.malformed ?? SQS_DEFAULTS.malformed;
+    this.defaultBucket = opts.bucket;
+    this.log = opts.log ?? stderrSourceLog;
+    if (
+      !Number.isInteger(this.visibilityTimeout) ||
+      this.visibilityTimeout < 1 ||
+      this.visibilityTimeout > 43200
+    ) {
+      throw new Error('sqs: visibilityTimeout must be an integer 1–43200 (seconds)');
+    }
+    if (!Number.isInteger(this.waitTimeSeconds) || this.waitTimeSeconds < 0 || this.waitTimeSeconds > 20) {
+      throw new Error('sqs: waitTimeSeconds must be an integer 0–20');
+    }
+    if (!Number.isInteger(this.maxMessages) || this.maxMessages < 1 || this.maxMessages > 10) {
+      throw new Error('sqs: maxMessages must be an integer 1–10');
+    }
+    this.heartbeatMs = Math.round((opts.heartbeatSeconds ?? this.visibilityTimeout / 3) * 1000);
+
+    const region =
+      opts.region ??
+      process.env.AWS_REGION ??
+      process.env.AWS_DEFAULT_REGION ??
+      regionFromQueueUrl(opts.queueUrl);
+    const sqsConfig: SQSClientConfig = {};
+    if (region) sqsConfig.region = region;
+    if (opts.endpoint) sqsConfig.endpoint = opts.endpoint;
+    if (opts.credentials) sqsConfig.credentials = opts.credentials;
+    const s3Config: S3ClientConfig = { followRegionRedirects: true };
+    const s3Region = opts.s3?.region ?? region;
+    if (s3Region) s3Config.region = s3Region;
+    const s3Endpoint = opts.s3?.endpoint ?? opts.endpoint;
+    if (s3Endpoint) s3Config.endpoint = s3Endpoint;
+    s3Config.forcePathStyle = opts.s3?.forcePathStyle ?? Boolean(s3Endpoint);
+    if (opts.credentials) s3Config.credentials = opts.credentials as S3ClientConfig['credentials'];
+    this.ownsClients = !opts.sqsClient && !opts.s3Client;
+    this.sqs = opts.sqsClient ?? new SQSClient(sqsConfig);
+    this.s3 = opts.s3Client ?? new S3Client(s3Config);
+  }
+
+  /** Name of the queue (last URL segment), for names and logs. */
+  get queueName(): string {
+    return this.queueUrl.replace(/\/+$/, '').split('/').pop() ?? this.queueUrl;
+  }
+
+  /** @internal */
+  forget(m: InFlightMessage): void {
+    this.held.delete(m);
+  }
+
+  async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
+    const received: InFlightMessage[] = [];
+    let backoffMs = 1000;
+    try {
+      while (!signal.aborted && !this.closed) {
+        if (received.length === 0) {
+          let messages: Message[];
+          try {
+            const res = await this.sqs.send(
+              new ReceiveMessageCommand({
+                QueueUrl: this.queueUrl,
+                MaxNumberOfMessages: this.maxMessages,
+                WaitTimeSeconds: this.waitTimeSeconds,
+                VisibilityTimeout: this.visibilityTimeout,
+                MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+              }),
+              { abortSignal: signal },
+            );
+            messages = res.Messages ?? [];
+            backoffMs = 1000;
+          } catch (err) {
+            if (signal.aborted || this.closed) break;
+            this.log('warn', 'sqs: ReceiveMessage failed, retrying', {
+              queue: this.queueUrl,
+              error: String(err),
+              retry_in_ms: backoffMs,
+            });
+            await abortableSleep(backoffMs, signal);
+            backoffMs = Math.min(backoffMs * 2, 30_000);
+            continue;
+          }
+          if (signal.aborted || this.closed) {
+            // Received just as we were told to stop: hand them straight back.
+            await Promise.all(messages.map((m) => this.hold(m).release()));
+            break;
+          }
+          for (const m of messages) received.push(this.hold(m));
+          continue;
+        }
+        const m = received.shift()!;
+        const batch = await this.toBatch(m);
+        if (batch) yield batch;
+      }
+    } finally {
+      // Received but never handed to the pipeline: let another worker have them now.
+      await Promise.all(received.map((m) => m.release(new Error('source stopped'))));
+    }
+  }
+
+  private hold(message: Message): InFlightMessage {
+    const m = new InFlightMessage(this, message, this.heartbeatMs);
+    this.held.add(m);
+    return m;
+  }
+
+  private async toBatch(m: InFlightMessage): Promise<SourceBatch | undefined> {
+    const body = m.message.Body ?? '';
+    const parsed = parseFdrMessageBody(body, this.defaultBucket);
+    if (parsed.kind === 'nothing') {
+      this.log('info', `sqs: deleting message with nothing to ingest (${parsed.why})`, {
+        queue: this.queueUrl,
+        message_id: m.id,
+      });
+      await m.delete();
+      return undefined;
+    }
+    if (parsed.kind === 'malformed') {
+      const fields = {
+        queue: this.queueUrl,
+        message_id: m.id,
+        receive_count: Number(m.message.Attributes?.ApproximateReceiveCount ?? 0) || undefined,
+        reason: parsed.reason,
+      };
+      if (this.malformed === 'leave') {
+        this.log('error', 'sqs: malformed message left on the queue for its redrive policy', fields);
+        m.abandon();
+        return undefined;
+      }
+      this.log('error', 'sqs: malformed message, sending it to quarantine', fields);
+      return this.batchOf(m, [this.malformedFile(m, parsed.reason, body)]);
+    }
+    return this.batchOf(
+      m,
+      parsed.objects.map((o) => this.s3File(o)),
+    );
+  }
+
+  private batchOf(m: InFlightMessage, files: SourceFile[]): SourceBatch {
+    return {
+      id: m.id,
+      files,
+      ack: () => m.delete(),
+      nack: (reason: Error) => m.release(reason),
+      heartbeat: () => m.extend(),
+    };
+  }
+
+  private s3File(o: AnnouncedObject): SourceFile {
+    const url = `s3://${o.bucket}/${o.key}`;
+    const file: SourceFile = {
+      // The MD5 pins the content: the same key rewritten with other bytes is another file.
+      id: `${url}#${o.md5 ?? o.etag ?? o.size ?? ''}`,
+      name: url,
+      open: async () => {
+        const res = await this.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }));
+        const body = res.Body as unknown;
+        if (body instanceof Readable) return body;
+        if (body && typeof (body as ReadableStream).getReader === 'function') {
+          return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+        }
+        throw new Error(`s3: GetObject ${url} returned no body stream`);
+      },
+    };
+    if (o.size !== undefined) file.expectedSize = o.size;
+    if (o.md5 !== undefined) file.expectedMd5 = o.md5;
+    return file;
+  }
+
+  /** One JSON line without `event_simpleName`: the pipeline quarantines it, body and all. */
+  private malformedFile(m: InFlightMessage, reason: string, body: string): SourceFile {
+    const line =
+      JSON.stringify({
+        malformed_fdr_message: { queue: this.queueUrl, message_id: m.id, reason, body },
+      }) + '\n';
+    return {
+      id: `sqs-message:${this.queueName}/${m.id}`,
+      name: `sqs://${this.queueName}/${m.id}`,
+      open: async () => Readable.from([Buffer.from(line)]),
+    };
+  }
+
+  /**
+   * Stops polling and heartbeats. Messages still held are not released: like a crashed
+   * worker's, they return after their visibility timeout (call `nack` first to hurry them).
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const m of [...this.held]) m.abandon();
+    if (this.ownsClients) {
+      this.sqs.destroy();
+      this.s3.destroy();
+    }
+  }
+}
