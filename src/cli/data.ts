@@ -1,5 +1,225 @@
+/**
+ * Data commands: `talon tables`, `talon query`, `talon table history|optimize|vacuum`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import duckdb from '@duckdb/node-api';
 import type { Command } from 'commander';
+import {
+  CliError,
+  UsageError,
+  csvLine,
+  formatOption,
+  numberOption,
+  out,
+  printRows,
+  renderTable,
+  withLake,
+  type LakeContext,
+} from './common.js';
+import { lockDown, runReadOnly, translateError } from '../sql/readonly.js';
+import type { DeltaTable } from '../lake/table.js';
 
-export function registerDataCommands(_program: Command): void {
-  // filled in by the module's owner
+export function registerDataCommands(program: Command): void {
+  withLake(
+    formatOption(
+      program.command('tables').description('list the lake’s tables: name, version, rows, files, bytes'),
+      ['table', 'json', 'csv'],
+    ),
+    async ({ lake, opts }) => {
+      const rows = await lake.summary();
+      printRows(
+        opts.format,
+        ['name', 'version', 'rows', 'files', 'bytes'],
+        rows as unknown as Record<string, unknown>[],
+      );
+    },
+  );
+
+  withLake(
+    formatOption(
+      program
+        .command('query')
+        .description(
+          'run one read-only SQL query over the lake (every table is a view by its name, case-insensitive); ' +
+            'SQL "-" reads it from stdin',
+        )
+        .argument('<sql>', 'a SELECT (or WITH … SELECT, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN)'),
+      ['table', 'json', 'csv'],
+    ),
+    async (ctx, sql: string) => {
+      await runQuery(ctx, sql === '-' ? await readStdin() : sql);
+    },
+  );
+
+  const table = program.command('table').description('table maintenance and history');
+
+  withLake(
+    formatOption(
+      table
+        .command('history')
+        .description('the commits of a table, newest first')
+        .argument('<name>', 'table name (case-insensitive)')
+        .option('--limit <n>', 'at most this many commits'),
+      ['table', 'json', 'csv'],
+    ),
+    async ({ lake, opts }, name: string) => {
+      const t = await requireTable(lake, name);
+      const limit = numberOption('--limit', opts.limit);
+      const entries = await t.history(limit);
+      const rows = entries.map((e) => ({
+        version: e.version,
+        timestamp: new Date(e.timestamp).toISOString(),
+        operation: e.operation ?? null,
+        parameters: e.operationParameters ?? null,
+        metrics: e.operationMetrics ?? null,
+        txn: e.txn ?? null,
+      }));
+      printRows(opts.format, ['version', 'timestamp', 'operation', 'parameters', 'metrics', 'txn'], rows);
+    },
+  );
+
+  withLake(
+    formatOption(
+      table
+        .command('optimize')
+        .description('compact small files (per partition) into larger ones; a new version, same rows')
+        .argument('<name>', 'table name (case-insensitive)')
+        .option('--target-file-size <bytes>', 'target size of a compacted file')
+        .option('--where <predicate>', 'only partitions matching this SQL predicate over partition columns'),
+      ['table', 'json'],
+    ),
+    async ({ lake, opts }, name: string) => {
+      const t = await requireTable(lake, name);
+      const targetFileSize = numberOption('--target-file-size', opts.targetFileSize);
+      const where = typeof opts.where === 'string' ? opts.where : undefined;
+      const result = await t.optimize({
+        ...(targetFileSize !== undefined ? { targetFileSize } : {}),
+        ...(where !== undefined ? { where } : {}),
+      });
+      const display = await t.name();
+      if (opts.format === 'json') {
+        out(JSON.stringify({ table: display, ...result }, null, 2) + '\n');
+      } else {
+        const m = result.metrics;
+        out(
+          result.skipped || (m.numRemovedFiles ?? 0) === 0
+            ? `${display}: nothing to compact (version ${result.version})\n`
+            : `${display}: version ${result.version}, compacted ${m.numRemovedFiles ?? 0} files into ${m.numAddedFiles ?? 0}\n`,
+        );
+      }
+    },
+  );
+
+  withLake(
+    formatOption(
+      table
+        .command('vacuum')
+        .description(
+          'delete data files no longer referenced by the table and older than the retention period',
+        )
+        .argument('<name>', 'table name (case-insensitive)')
+        .option('--retention-hours <h>', 'keep unreferenced files younger than this (default 168)')
+        .option('--dry-run', 'list the files that would be deleted, delete nothing'),
+      ['table', 'json'],
+    ),
+    async ({ lake, opts }, name: string) => {
+      const t = await requireTable(lake, name);
+      const retentionHours = numberOption('--retention-hours', opts.retentionHours);
+      const dryRun = opts.dryRun === true;
+      const { deleted } = await t.vacuum({
+        ...(retentionHours !== undefined ? { retentionHours } : {}),
+        dryRun,
+      });
+      const display = await t.name();
+      if (opts.format === 'json') {
+        out(JSON.stringify({ table: display, dryRun, files: deleted }, null, 2) + '\n');
+      } else {
+        for (const f of deleted) out(`${dryRun ? 'would delete' : 'deleted'} ${f}\n`);
+        out(
+          `${display}: ${dryRun ? 'would delete' : 'deleted'} ${deleted.length} file${deleted.length === 1 ? '' : 's'}\n`,
+        );
+      }
+    },
+  );
+}
+
+async function requireTable(lake: LakeContext['lake'], name: string): Promise<DeltaTable> {
+  const t = await lake.table(name);
+  if (!t) throw new CliError(`no table named "${name}" in ${lake.location}`);
+  return t;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const NUMERIC_TYPES = new Set<number>([
+  duckdb.DuckDBTypeId.TINYINT,
+  duckdb.DuckDBTypeId.SMALLINT,
+  duckdb.DuckDBTypeId.INTEGER,
+  duckdb.DuckDBTypeId.BIGINT,
+  duckdb.DuckDBTypeId.HUGEINT,
+  duckdb.DuckDBTypeId.UTINYINT,
+  duckdb.DuckDBTypeId.USMALLINT,
+  duckdb.DuckDBTypeId.UINTEGER,
+  duckdb.DuckDBTypeId.UBIGINT,
+  duckdb.DuckDBTypeId.UHUGEINT,
+  duckdb.DuckDBTypeId.FLOAT,
+  duckdb.DuckDBTypeId.DOUBLE,
+  duckdb.DuckDBTypeId.DECIMAL,
+]);
+
+/**
+ * `talon query`: views over every table, then DuckDB locked to the lake's folder, then the
+ * checked statement, streamed to stdout. Values are DuckDB's JSON-safe forms: 64-bit and
+ * larger integers and timestamps as strings (FDR ids exceed 2^53), nested types as JSON.
+ */
+async function runQuery(ctx: LakeContext, sql: string): Promise<void> {
+  const { lake, opts } = ctx;
+  if (sql.trim() === '') throw new UsageError('query: the SQL is empty');
+  await lake.registerViews();
+  const allowed = ctx.lakeDir ?? ctx.cacheDir;
+  if (!allowed) throw new Error('query: no local folder to allow for the lake');
+  const spill = await mkdtemp(path.join(os.tmpdir(), 'talon-query-'));
+  try {
+    const connection = lake.db.connection;
+    await lockDown(connection, { allowedDirectories: [allowed], tempDirectory: spill });
+    const result = await runReadOnly(connection, sql);
+    const columns = result.deduplicatedColumnNames();
+    const format = opts.format ?? 'table';
+    try {
+      if (format === 'json') {
+        let first = true;
+        out('[');
+        for await (const rows of result.yieldRowsJson()) {
+          let text = '';
+          for (const r of rows) {
+            const obj: Record<string, unknown> = {};
+            columns.forEach((c, i) => (obj[c] = r[i]));
+            text += (first ? '\n' : ',\n') + JSON.stringify(obj);
+            first = false;
+          }
+          out(text);
+        }
+        out(first ? ']\n' : '\n]\n');
+      } else if (format === 'csv') {
+        out(csvLine(columns));
+        for await (const rows of result.yieldRowsJson()) out(rows.map((r) => csvLine(r)).join(''));
+      } else {
+        const all: unknown[][] = [];
+        for await (const rows of result.yieldRowsJson()) all.push(...rows);
+        const rightAlign = columns.map((_c, i) => NUMERIC_TYPES.has(result.columnTypeId(i)));
+        out(renderTable(columns, all, { maxWidth: process.stdout.isTTY ? 80 : Infinity, rightAlign }));
+        out(`(${all.length} row${all.length === 1 ? '' : 's'})\n`);
+      }
+    } catch (err) {
+      throw translateError(err);
+    }
+  } finally {
+    await rm(spill, { recursive: true, force: true });
+  }
 }

@@ -2,13 +2,18 @@
 /**
  * `talon` — a thin shell over the library: each command module parses its flags, loads the
  * config, and calls into sources/lake/engine. No logic that a test would want lives here.
+ * Shared plumbing (config, --lake, --format, exit codes) is in ./common.ts.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { realpathSync } from 'node:fs';
 import { registerDataCommands } from './data.js';
 import { registerIngestCommand } from './ingest.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerDemoCommand } from './demo.js';
+import { exitCodeOf } from './common.js';
+import { ConfigError } from '../config/load.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
@@ -18,7 +23,9 @@ export function buildProgram(): Command {
     .description('Security lakehouse and streaming detection engine for CrowdStrike Falcon (FDR) data')
     .version(pkg.version, '-V, --version')
     .option('-c, --config <file>', 'config file (default: ./talon.yaml when present; env TALON_CONFIG)')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Subcommands inherit this: commander throws instead of exiting, so main() picks the code.
+    .exitOverride();
   registerDataCommands(program);
   registerIngestCommand(program);
   registerGenerateCommand(program);
@@ -26,9 +33,44 @@ export function buildProgram(): Command {
   return program;
 }
 
-buildProgram()
-  .parseAsync(process.argv)
-  .catch((err: unknown) => {
-    process.stderr.write(`talon: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = process.exitCode || 1;
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed the message (or the help / version) already.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    // Config errors list one key per line, each its own `talon: config: …` line.
+    const lines = message
+      .split('\n')
+      .map((l, i) => (i === 0 || err instanceof ConfigError ? `talon: ${l}` : `  ${l}`));
+    process.stderr.write(lines.join('\n') + '\n');
+    if (process.env.TALON_LOG === 'debug' && err instanceof Error && err.stack) {
+      process.stderr.write(err.stack + '\n');
+    }
+    return exitCodeOf(err);
+  }
+}
+
+function isEntryPoint(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  // `talon query … | head` closes stdout early; that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
   });
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
