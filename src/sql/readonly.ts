@@ -2,11 +2,11 @@
  * Running a user's SQL (`talon query`, the console's SQL tab) safely over the lake.
  *
  * Two independent guards, both enforced by DuckDB itself:
- * 1. Statement type. The text goes through DuckDB's own parser (`extractStatements`) and
- *    binder (`prepare` → `statementType`): exactly one statement, and it must be a SELECT
- *    (DuckDB reports DESCRIBE, SHOW, SUMMARIZE, VALUES, FROM-first and table-valued PRAGMAs
- *    such as `PRAGMA table_info` as SELECT too) or an EXPLAIN of one. COPY, ATTACH, INSTALL,
- *    LOAD, SET, CREATE, INSERT, EXPORT, CALL … are refused before anything runs.
+ * 1. Statement type. The text goes through DuckDB's own parser (`extractStatements`,
+ *    `json_serialize_sql`) and then its binder (`prepare` → `statementType`): exactly one
+ *    statement, and it must be a SELECT (DESCRIBE, SHOW, SUMMARIZE, VALUES and FROM-first
+ *    queries are SELECTs to DuckDB) or an EXPLAIN of one. COPY, ATTACH, INSTALL, LOAD, SET,
+ *    CREATE, INSERT, EXPORT, CALL, PRAGMA … are refused before anything is bound or run.
  * 2. File access. `lockDown` turns off external access except for the lake's own folder
  *    (`enable_external_access=false` + `allowed_directories`) and then locks the
  *    configuration, so `read_csv('/etc/passwd')`, `read_text`, `glob`, `ATTACH`, `INSTALL`
@@ -62,48 +62,44 @@ export async function lockDown(connection: DuckDBConnection, opts: LockDownOptio
 
 const StatementType = duckdb.StatementType;
 
-/** How a refused statement type is named in the error (INSTALL parses as LOAD, USE as SET). */
-const STATEMENT_NAMES: Partial<Record<number, string>> = {
-  [StatementType.LOAD]: 'INSTALL/LOAD',
-  [StatementType.SET]: 'SET/RESET/USE',
-  [StatementType.VARIABLE_SET]: 'SET VARIABLE',
-  [StatementType.COPY_DATABASE]: 'COPY DATABASE',
-  [StatementType.CREATE_FUNC]: 'CREATE FUNCTION',
-  [StatementType.MERGE_INTO]: 'MERGE INTO',
-  [StatementType.UPDATE_EXTENSIONS]: 'UPDATE EXTENSIONS',
-};
-
-function statementName(type: number): string {
-  return STATEMENT_NAMES[type] ?? StatementType[type] ?? `statement type ${type}`;
-}
-
 function refused(what: string): QueryRefusedError {
   return new QueryRefusedError(`query refused: only read-only SELECT statements are allowed (got ${what})`);
 }
 
 /**
  * Parses and binds `sql` and returns it prepared, when it is one read-only statement;
- * throws QueryRefusedError otherwise. Call `lockDown` first: binding already opens the files
- * a table function names (e.g. `read_csv` sniffs its input).
+ * throws QueryRefusedError otherwise. Call `lockDown` first: binding a SELECT already opens
+ * the files its table functions name (e.g. `read_csv` sniffs its input).
+ *
+ * The type is decided from the parse tree before anything is bound, because binding some
+ * statements already acts (binding `EXPORT DATABASE 'dir'` creates the folder): DuckDB's
+ * `json_serialize_sql` serializes SELECT statements only (DESCRIBE, SHOW, SUMMARIZE, VALUES
+ * and FROM-first queries parse as SELECT) and reports every other statement as an error.
+ * The bound statement's `statementType` is checked again afterwards.
  */
 export async function prepareReadOnly(
   connection: DuckDBConnection,
   sql: string,
 ): Promise<DuckDBPreparedStatement> {
-  const prepared = await prepareSingle(connection, sql);
-  const type = prepared.statementType;
-  if (type === StatementType.EXPLAIN) {
+  await requireSingleStatement(connection, sql);
+  let explained = false;
+  if (!(await parsesAsSelect(connection, sql))) {
     // EXPLAIN ANALYZE runs its statement, so what is explained must pass the guard as well.
     const target = explainTarget(sql);
-    if (target === undefined) throw refused('EXPLAIN of an unrecognized form');
-    const inner = await prepareSingle(connection, target).catch((err: unknown) => {
-      if (err instanceof QueryRefusedError) throw err;
-      throw refused('EXPLAIN of an unrecognized form');
-    });
-    if (inner.statementType !== StatementType.SELECT)
-      throw refused(`EXPLAIN ${statementName(inner.statementType)}`);
-  } else if (type !== StatementType.SELECT) {
-    throw refused(statementName(type));
+    if (target === undefined) throw refused(leadingKeyword(sql));
+    if (!(await parsesAsSelect(connection, target))) throw refused(`EXPLAIN ${leadingKeyword(target)}`);
+    explained = true;
+  }
+  const extracted = await connection.extractStatements(sql);
+  let prepared: DuckDBPreparedStatement;
+  try {
+    prepared = await extracted.prepare(0);
+  } catch (err) {
+    throw translateError(err);
+  }
+  const expected = explained ? StatementType.EXPLAIN : StatementType.SELECT;
+  if (prepared.statementType !== expected) {
+    throw refused(StatementType[prepared.statementType] ?? `statement type ${prepared.statementType}`);
   }
   if (prepared.parameterCount > 0) {
     throw new QueryRefusedError(
@@ -113,24 +109,34 @@ export async function prepareReadOnly(
   return prepared;
 }
 
-async function prepareSingle(connection: DuckDBConnection, sql: string): Promise<DuckDBPreparedStatement> {
-  if (sql.trim().replace(/;/g, '').trim() === '')
-    throw new QueryRefusedError('query refused: the query is empty');
-  let extracted;
+async function requireSingleStatement(connection: DuckDBConnection, sql: string): Promise<void> {
+  if (sql.replace(/;/g, '').trim() === '') throw new QueryRefusedError('query refused: the query is empty');
+  let count: number;
   try {
-    extracted = await connection.extractStatements(sql);
+    count = (await connection.extractStatements(sql)).count;
   } catch (err) {
     throw translateError(err);
   }
-  if (extracted.count === 0) throw new QueryRefusedError('query refused: the query is empty');
-  if (extracted.count > 1) {
-    throw new QueryRefusedError(`query refused: exactly one statement is allowed (got ${extracted.count})`);
-  }
-  try {
-    return await extracted.prepare(0);
-  } catch (err) {
-    throw translateError(err);
-  }
+  if (count === 0) throw new QueryRefusedError('query refused: the query is empty');
+  if (count > 1)
+    throw new QueryRefusedError(`query refused: exactly one statement is allowed (got ${count})`);
+}
+
+/** Whether DuckDB's parser reads `sql` as SELECT statement(s); parsing only, nothing is bound. */
+async function parsesAsSelect(connection: DuckDBConnection, sql: string): Promise<boolean> {
+  // json_serialize_sql takes a constant only, hence the literal (quotes doubled) over a parameter.
+  const reader = await connection.runAndReadAll(
+    `SELECT json_serialize_sql(${literal(sql)})::VARCHAR AS tree`,
+  );
+  const tree = JSON.parse(String(reader.getRowObjectsJson()[0].tree)) as { error?: boolean };
+  return tree.error !== true;
+}
+
+/** The first word of a statement, for the refusal message (the decision is the parser's). */
+function leadingKeyword(sql: string): string {
+  const text = sql.replace(/^(\s|--[^\n]*(\n|$)|\/\*[\s\S]*?\*\/)*/, '');
+  const word = /^[A-Za-z_]+/.exec(text)?.[0]?.toUpperCase();
+  return word && word !== 'WITH' ? word : 'a statement that is not a SELECT';
 }
 
 /**
