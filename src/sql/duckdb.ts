@@ -32,12 +32,15 @@ export class Db {
   ) {}
 
   static async open(opts: DbOptions = {}): Promise<Db> {
-    const config: Record<string, string> = { TimeZone: 'UTC' };
+    // TimeZone cannot go in the start-up config: it needs the icu extension, which is only
+    // loaded once the instance exists. Setting it right after connecting has the same effect.
+    const config: Record<string, string> = {};
     if (opts.threads) config.threads = String(opts.threads);
     if (opts.memoryLimit) config.memory_limit = opts.memoryLimit;
     if (opts.tempDirectory) config.temp_directory = opts.tempDirectory;
     const instance = await duckdb.DuckDBInstance.create(':memory:', config);
     const connection = await instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
     return new Db(instance, connection);
   }
 
