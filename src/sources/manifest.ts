@@ -15,6 +15,8 @@
  * Also here: the logging hook the FDR sources share (they must log, never crash, on bad input).
  */
 
+import { log } from '../log.js';
+
 export interface FdrManifestFile {
   /** Object key relative to the bucket root, e.g. `data/<uuid>/part-00000.gz`. */
   path: string;
@@ -123,16 +125,5 @@ export type SourceLogLevel = 'debug' | 'info' | 'warn' | 'error';
 /** Sources report problems they recover from (bad message, transient AWS error) here. */
 export type SourceLog = (level: SourceLogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
-const LEVELS: SourceLogLevel[] = ['debug', 'info', 'warn', 'error'];
-
-/**
- * Default: one JSON line per record on stderr, at `info` and above. `TALON_LOG` sets the
- * threshold (`debug`|`info`|`warn`|`error`) or `silent` (the test runner sets that).
- */
-export const stderrSourceLog: SourceLog = (level, msg, fields) => {
-  const setting = (process.env.TALON_LOG ?? 'info').toLowerCase();
-  if (setting === 'silent') return;
-  const threshold = Math.max(0, LEVELS.indexOf(setting as SourceLogLevel));
-  if (LEVELS.indexOf(level) < threshold) return;
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }) + '\n');
-};
+/** Default: Talon's process logger (stderr, level from `TALON_LOG`). */
+export const defaultSourceLog: SourceLog = (level, msg, fields) => log[level](msg, fields);

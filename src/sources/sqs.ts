@@ -42,7 +42,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { FdrSource, SourceBatch, SourceFile } from './source.js';
-import { ManifestError, parseFdrManifest, stderrSourceLog, type SourceLog } from './manifest.js';
+import { ManifestError, parseFdrManifest, defaultSourceLog, type SourceLog } from './manifest.js';
 
 export interface SqsSourceOptions {
   /** The FDR queue URL, e.g. `https://sqs.us-west-1.amazonaws.com/123456789012/cs-prod-…`. */
@@ -338,7 +338,7 @@ export class SqsSource implements FdrSource {
     this.maxMessages = opts.maxMessages ?? SQS_DEFAULTS.maxMessages;
     this.malformed = opts.malformed ?? SQS_DEFAULTS.malformed;
     this.defaultBucket = opts.bucket;
-    this.log = opts.log ?? stderrSourceLog;
+    this.log = opts.log ?? defaultSourceLog;
     if (
       !Number.isInteger(this.visibilityTimeout) ||
       this.visibilityTimeout < 1 ||

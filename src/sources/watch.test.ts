@@ -1,0 +1,302 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { WatchSource, isWatchedDataFile, localFileId } from './watch.js';
+import type { SourceBatch } from './source.js';
+import type { SourceLog } from './manifest.js';
+
+let tmp: string;
+before(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'talon-watch-'));
+});
+after(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+const quiet: SourceLog = () => {};
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(Buffer.from(c as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+function ndjson(n: number, tag: string): string {
+  return (
+    Array.from({ length: n }, (_, i) =>
+      JSON.stringify({ event_simpleName: 'UserLogon', UserName: `${tag}-${i}`, timestamp: '1669000000000' }),
+    ).join('\n') + '\n'
+  );
+}
+
+/** The promise's value, failing (not hanging) when it does not settle within a generous bound. */
+async function within<T>(p: Promise<T>, withinMs = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`nothing within ${withinMs} ms`)), withinMs);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Next batch of a source whose iteration is left open. */
+async function nextBatch(
+  it: AsyncIterator<SourceBatch> | Promise<IteratorResult<SourceBatch>>,
+  withinMs = 30_000,
+): Promise<SourceBatch> {
+  const r = await within(it instanceof Promise ? it : it.next(), withinMs);
+  assert.equal(r.done, false, 'source ended');
+  return r.value as SourceBatch;
+}
+
+async function dir(name: string): Promise<string> {
+  const d = path.join(tmp, name);
+  await mkdir(d, { recursive: true });
+  return d;
+}
+
+describe('WatchSource', { timeout: 90_000 }, () => {
+  test('takes files as they appear, recursively, once each; ignores temp and non-data names', async () => {
+    const root = await dir('appear');
+    const src = new WatchSource({ paths: [root], stableMs: 300, log: quiet });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const first = it.next(); // start watching before anything exists
+
+    await writeFile(path.join(root, 'a.ndjson'), ndjson(3, 'a'));
+    await mkdir(path.join(root, 'sub', 'deeper'), { recursive: true });
+    await writeFile(path.join(root, 'sub', 'deeper', 'b.gz'), gzipSync(ndjson(2, 'b')));
+    await writeFile(path.join(root, 'sub', 'c.json.tmp'), ndjson(1, 'c'));
+    await writeFile(path.join(root, '.hidden.json'), ndjson(1, 'h'));
+    await writeFile(path.join(root, 'notes.txt'), 'not data');
+
+    const names = new Set<string>();
+    const batches: SourceBatch[] = [];
+    let b = await nextBatch(first);
+    for (;;) {
+      batches.push(b);
+      for (const f of b.files) names.add(f.name);
+      if (names.size >= 2) break;
+      b = await nextBatch(it);
+    }
+    assert.deepEqual([...names].sort(), [
+      path.join(root, 'a.ndjson'),
+      path.join(root, 'sub', 'deeper', 'b.gz'),
+    ]);
+    for (const b of batches) {
+      for (const f of b.files) {
+        const st = await stat(f.name);
+        assert.equal(f.id, `file:${f.name}#${st.size}-${Math.trunc(st.mtimeMs)}`);
+        assert.equal(f.expectedMd5, undefined);
+        assert.deepEqual(await readAll(await f.open()), await readFile(f.name));
+      }
+      await b.ack();
+    }
+    assert.equal(src.done.size, 2);
+
+    // A later file is the next batch — the first two are never yielded again.
+    await writeFile(path.join(root, 'sub', 'later.log'), ndjson(1, 'l'));
+    const next = await nextBatch(it);
+    assert.deepEqual(
+      next.files.map((f) => f.name),
+      [path.join(root, 'sub', 'later.log')],
+    );
+    // A temp file renamed into place is taken under its final name.
+    await rename(path.join(root, 'sub', 'c.json.tmp'), path.join(root, 'sub', 'c.json'));
+    const renamed = await nextBatch(it);
+    assert.deepEqual(
+      renamed.files.map((f) => f.name),
+      [path.join(root, 'sub', 'c.json')],
+    );
+    ac.abort();
+    assert.equal((await it.next()).done, true);
+  });
+
+  test('a file written slowly in pieces is not taken before it is complete', async () => {
+    const root = await dir('slow');
+    const src = new WatchSource({ paths: [root], stableMs: 1500, log: quiet });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const pending = it.next();
+    const file = path.join(root, 'slow.ndjson');
+    const full = ndjson(40, 'slow');
+    const pieces = full.match(/[\s\S]{1,97}/g)!;
+    let writerDone = false;
+    const writer = (async () => {
+      for (const p of pieces) {
+        await appendFile(file, p);
+        await sleep(25);
+      }
+      writerDone = true;
+    })();
+    const b = await nextBatch(pending, 60_000);
+    assert.ok(writerDone, 'batch yielded only after the writer finished');
+    await writer;
+    assert.equal(b.files.length, 1);
+    assert.equal(b.files[0].id, localFileId(file, await stat(file)));
+    assert.equal((await readAll(await b.files[0].open())).toString(), full);
+    ac.abort();
+    await it.return?.();
+  });
+
+  test('an FDR manifest batch is taken whole as soon as every listed file has its size', async () => {
+    const root = await dir('fdr');
+    const uuid = randomUUID();
+    const parts = [gzipSync(ndjson(5, 'p0')), gzipSync(ndjson(7, 'p1'))];
+    const files = parts.map((gz, i) => ({
+      path: `data/${uuid}/part-0000${i}.gz`,
+      size: gz.length,
+      checksum: md5(gz),
+    }));
+    const manifest = { cid: 'c', timestamp: 1669000000000, fileCount: 2, pathPrefix: `data/${uuid}`, files };
+    await mkdir(path.join(root, 'manifests'), { recursive: true });
+    await mkdir(path.join(root, 'data', uuid), { recursive: true });
+    await writeFile(path.join(root, 'manifests', `${uuid}.json`), JSON.stringify(manifest));
+
+    // A stability period far beyond the test: only the manifest rule can take these files.
+    const src = new WatchSource({ paths: [root], stableMs: 10 * 60_000, log: quiet });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const pending = it.next();
+    await writeFile(path.join(root, files[0].path), parts[0]);
+    // The second part arrives in pieces; the batch must wait for its full listed size.
+    let lastPieceWritten = false;
+    const p1 = path.join(root, files[1].path);
+    for (let off = 0; off < parts[1].length; off += 40) {
+      await appendFile(p1, parts[1].subarray(off, off + 40));
+      if (off + 40 >= parts[1].length) lastPieceWritten = true;
+      await sleep(20);
+    }
+    const b = await nextBatch(pending);
+    assert.ok(lastPieceWritten);
+    assert.equal(b.id, `manifest:${path.join(root, 'manifests', `${uuid}.json`)}`);
+    assert.equal(b.files.length, 2);
+    for (const [i, f] of b.files.entries()) {
+      assert.equal(f.name, path.join(root, files[i].path));
+      assert.equal(f.expectedSize, files[i].size);
+      assert.equal(f.expectedMd5, files[i].checksum);
+      const bytes = await readAll(await f.open());
+      assert.equal(md5(bytes), files[i].checksum);
+    }
+    await b.ack();
+
+    // Data already complete when its manifest lands: taken at once, manifests not ingested.
+    const uuid2 = randomUUID();
+    const gz = gzipSync(ndjson(3, 'q'));
+    const key = `data/${uuid2}/part-00000.gz`;
+    await mkdir(path.join(root, 'data', uuid2), { recursive: true });
+    await writeFile(path.join(root, key), gz);
+    await writeFile(
+      path.join(root, 'manifests', `${uuid2}.json.tmp`),
+      JSON.stringify({
+        pathPrefix: `data/${uuid2}`,
+        files: [{ path: key, size: gz.length, checksum: md5(gz) }],
+      }),
+    );
+    await rename(
+      path.join(root, 'manifests', `${uuid2}.json.tmp`),
+      path.join(root, 'manifests', `${uuid2}.json`),
+    );
+    const b2 = await nextBatch(it);
+    assert.deepEqual(
+      b2.files.map((f) => [f.name, f.expectedMd5]),
+      [[path.join(root, key), md5(gz)]],
+    );
+    ac.abort();
+    await it.return?.();
+  });
+
+  test('an invalid manifest is logged and ignored, not ingested as data', async () => {
+    const root = await dir('badmanifest');
+    await mkdir(path.join(root, 'manifests'), { recursive: true });
+    await writeFile(path.join(root, 'manifests', 'x.json'), '{"files": "nope"}');
+    await writeFile(path.join(root, 'ok.json'), ndjson(1, 'ok'));
+    const errors: Array<Record<string, unknown> | undefined> = [];
+    const src = new WatchSource({
+      paths: [root],
+      stableMs: 200,
+      log: (level, _m, f) => void (level === 'error' && errors.push(f)),
+    });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b = await nextBatch(it);
+    assert.deepEqual(
+      b.files.map((f) => f.name),
+      [path.join(root, 'ok.json')],
+    );
+    await within(
+      (async () => {
+        while (errors.length === 0) await sleep(50);
+      })(),
+    );
+    assert.equal(errors[0]?.manifest, path.join(root, 'manifests', 'x.json'));
+    ac.abort();
+    await it.return?.();
+  });
+
+  test('nack hands the files back for another try', async () => {
+    const root = await dir('nack');
+    await writeFile(path.join(root, 'n.ndjson'), ndjson(2, 'n'));
+    const src = new WatchSource({ paths: [root], stableMs: 200, log: quiet });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b1 = await nextBatch(it);
+    await b1.nack!(new Error('lake busy'));
+    const b2 = await nextBatch(it);
+    assert.deepEqual(
+      b2.files.map((f) => f.id),
+      b1.files.map((f) => f.id),
+    );
+    ac.abort();
+    await it.return?.();
+  });
+
+  test('abort ends the iteration while it waits', async () => {
+    const root = await dir('abort');
+    const src = new WatchSource({ paths: [root, path.join(tmp, 'does-not-exist-yet')], log: quiet });
+    const ac = new AbortController();
+    const seen: SourceBatch[] = [];
+    const run = (async () => {
+      for await (const b of src.batches(ac.signal)) seen.push(b);
+    })();
+    await sleep(300);
+    ac.abort();
+    await run;
+    assert.equal(seen.length, 0);
+  });
+});
+
+test('isWatchedDataFile: FDR data, NDJSON, no temp/manifest/answer-key files', () => {
+  for (const yes of [
+    'a.gz',
+    'x/y.json',
+    'e.ndjson',
+    'f.log',
+    'data/u/part-00000',
+    'fdrv2/aidmaster/u/part-1',
+  ]) {
+    assert.ok(isWatchedDataFile(yes), yes);
+  }
+  for (const no of [
+    'a.gz.tmp',
+    '.a.gz',
+    'x/.partial.json',
+    'manifests/u.json',
+    'ground-truth.json',
+    'iocs.csv',
+    'README',
+    'data/u/file.txt',
+  ]) {
+    assert.ok(!isWatchedDataFile(no), no);
+  }
+});
