@@ -12,6 +12,11 @@ import { registerDataCommands } from './data.js';
 import { registerIngestCommand } from './ingest.js';
 import { registerGenerateCommand } from './generate.js';
 import { registerDemoCommand } from './demo.js';
+import { registerDetectCommand } from './detect.js';
+import { registerAlertsCommand } from './alerts.js';
+import { registerIntelCommand } from './intel.js';
+import { registerRulesCommand } from './rules.js';
+import { registerPipelineCommand } from './pipeline.js';
 import { exitCodeOf } from './common.js';
 import { ConfigError } from '../config/load.js';
 
@@ -30,6 +35,11 @@ export function buildProgram(): Command {
   registerIngestCommand(program);
   registerGenerateCommand(program);
   registerDemoCommand(program);
+  registerDetectCommand(program);
+  registerAlertsCommand(program);
+  registerIntelCommand(program);
+  registerRulesCommand(program);
+  registerPipelineCommand(program);
   return program;
 }
 

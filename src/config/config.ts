@@ -68,6 +68,40 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    detect: z
+      .object({
+        /** The seed's vulnerable service ports: RDP, NetBIOS (139, 445), Citrix (2598, 1494). */
+        vulnerable_ports: z.array(z.number().int().min(0).max(65535)).default([3389, 139, 445, 2598, 1494]),
+        /** Approved servers (IPs or CIDRs, v4 or v6) allowed to run those services. */
+        known_servers: z.array(z.string()).default([]),
+        /** A user's logons this long after their first-ever logon build the baseline silently. */
+        learning_period: z.string().default('1d'),
+        /** IoC matches of one (aid, ioc_type, ioc) within this window raise one alert. */
+        ioc_dedup_window: z.string().default('24h'),
+        /** Table (lower-case) → {column → ioc_type}; default: the seed's mapping + ProcessRollup2. */
+        ioc_mappings: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+        /** Folder of user rule files (*.yaml). */
+        rules_dir: z.string().default('rules'),
+        /** Detection ids not to run. */
+        disabled: z.array(z.string()).default([]),
+        /** Bounds of one micro-batch: Delta versions per source, and rows. */
+        max_versions_per_batch: z.number().int().positive().default(1000),
+        max_rows_per_batch: z.number().int().positive().default(2_000_000),
+        /** Continuous trigger: how often the sources' next log file is looked for. */
+        poll_ms: z.number().int().positive().default(100),
+      })
+      .strict()
+      .default({
+        vulnerable_ports: [3389, 139, 445, 2598, 1494],
+        known_servers: [],
+        learning_period: '1d',
+        ioc_dedup_window: '24h',
+        rules_dir: 'rules',
+        disabled: [],
+        max_versions_per_batch: 1000,
+        max_rows_per_batch: 2_000_000,
+        poll_ms: 100,
+      }),
   })
   .strict();
 

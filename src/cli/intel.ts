@@ -1,0 +1,37 @@
+/** `talon intel load`: threat-intelligence indicators into the `iocs` table. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { out, withLake } from './common.js';
+import { csvIocsRelation } from '../intel/csv.js';
+import { mergeIocs } from '../intel/iocs.js';
+
+export function registerIntelCommand(program: Command): void {
+  const intel = program.command('intel').description('threat intelligence (IoCs) for ioc_match');
+  withLake(
+    intel
+      .command('load')
+      .description('load IoCs from a file into the iocs table (MERGE on ioc_type, ioc)')
+      .argument('<file>', 'the file to load')
+      .addOption(new Option('--format <format>', 'file format').choices(['csv']).default('csv'))
+      .option('--dataset <name>', 'dataset name for rows without one (default: the file name)'),
+    async ({ lake, opts }, file: string) => {
+      const abs = path.resolve(file);
+      const rel = await csvIocsRelation(lake.db, abs, {
+        dataset: (opts.dataset as string) ?? path.basename(file),
+      });
+      // The file's content hash as txn appId: loading the same file twice commits once.
+      const digest = createHash('sha256')
+        .update(await readFile(abs))
+        .digest('hex')
+        .slice(0, 32);
+      const rows = await lake.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM (${rel})`);
+      const res = await mergeIocs(lake, rel, digest);
+      out(
+        `${Number(rows[0].n)} IoC row(s) read from ${file}; iocs version ${res.version}${res.skipped ? ' (already loaded)' : ''}\n`,
+      );
+    },
+  );
+}

@@ -1,0 +1,149 @@
+/**
+ * The seed's "Logins from new locations": per batch, UserLogon grouped by (UserName,
+ * aip_as.as_org) with max(timestamp) as last_used is MERGEd into `logon_locations`
+ * (change data feed on); a second query reads that table's change feed and turns every
+ * inserted row — a network this user never used before — into an alert.
+ *
+ * Learning period: a user's logons within `learning_period` of their first-ever logon
+ * build the baseline without alerting (else the first day of data alerts on everyone).
+ * To decide that from the change feed alone, each row also carries first_used (earliest
+ * logon from that network) and user_first_seen (the user's earliest logon anywhere).
+ */
+import type { Detection, DetectSettings } from './detection.js';
+import type { QueryDefinition } from '../engine/query.js';
+import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
+import { applyExpectations, columnOr } from '../engine/operators.js';
+import { hostNames, AIDMASTER } from './host.js';
+import { formatDuration } from '../engine/duration.js';
+
+export const LOGON_LOCATIONS = 'logon_locations';
+
+const EMPTY_LOCATIONS = `(SELECT NULL::VARCHAR AS UserName, NULL::VARCHAR AS network, NULL::TIMESTAMP AS last_used,
+  NULL::TIMESTAMP AS first_used, NULL::TIMESTAMP AS user_first_seen, NULL::VARCHAR AS first_aid,
+  NULL::VARCHAR AS first_aip WHERE false)`;
+
+export const newLogonLocation: Detection = {
+  id: 'new_logon_location',
+  title: 'Logon from a new network location',
+  description: 'A user logged in from a network (autonomous system) they have not used before.',
+  severity: 'medium',
+  tags: ['attack.initial_access', 'attack.t1078'],
+  sources: ['UserLogon'],
+  dedupKey: ['UserName', 'network'],
+  windowMs: 0,
+  origin: 'built-in',
+  queries(s: DetectSettings): QueryDefinition[] {
+    const meta = {
+      detection: this.id,
+      severity: this.severity,
+      title: this.title,
+      tags: this.tags,
+      windowMs: 0,
+    };
+    const learning = s.learningPeriodMs;
+    const merge: QueryDefinition = {
+      id: 'new_logon_location.merge',
+      detection: this.id,
+      description: 'UserLogon → per-user networks (MERGE into logon_locations)',
+      sources: [{ table: 'UserLogon' }],
+      snapshots: [LOGON_LOCATIONS],
+      stateTables: [LOGON_LOCATIONS],
+      operators: [
+        'expect_or_drop(UserName and aip_as.as_org present)',
+        'groupBy(UserName, aip_as.as_org → network).agg(max(timestamp) as last_used)',
+        'merge(logon_locations on UserName, network)',
+      ],
+      sinks: [
+        {
+          name: 'logon_locations',
+          table: LOGON_LOCATIONS,
+          mode: 'merge',
+          merge: { on: ['UserName', 'network'], whenMatched: 'update', whenNotMatched: 'insert' },
+          create: { properties: { 'delta.enableChangeDataFeed': 'true' } },
+        },
+      ],
+      async transform(batch) {
+        const rel = batch.source('UserLogon');
+        if (!rel) return {};
+        const cols = await batch.columns(rel);
+        const logons = await batch.temp(
+          'logons',
+          `SELECT ${[
+            columnOr(cols, 'UserName', 'VARCHAR'),
+            columnOr(cols, 'aip_as.as_org', 'VARCHAR', 'network'),
+            columnOr(cols, 'timestamp', 'TIMESTAMP'),
+            columnOr(cols, 'aid', 'VARCHAR'),
+            columnOr(cols, 'aip', 'VARCHAR'),
+          ].join(', ')} FROM ${rel}`,
+        );
+        // A logon without a user or without a known network says nothing about locations.
+        const valid = await applyExpectations(batch, logons, [
+          { name: 'user_present', condition: `UserName IS NOT NULL AND UserName <> ''`, action: 'drop' },
+          { name: 'network_known', condition: `network IS NOT NULL AND network <> ''`, action: 'drop' },
+          { name: 'timestamp_present', condition: `timestamp IS NOT NULL`, action: 'drop' },
+        ]);
+        const current = (await batch.snapshot(LOGON_LOCATIONS)) ?? EMPTY_LOCATIONS;
+        const grouped = `SELECT UserName, network, max(timestamp) AS last_used, min(timestamp) AS first_used,
+            arg_min(aid, timestamp) AS first_aid, arg_min(aip, timestamp) AS first_aip
+          FROM ${valid} GROUP BY UserName, network`;
+        // Carry the earliest/latest values over from the table: MERGE's update replaces the
+        // whole row, and a late batch must not move first_used forward or last_used back.
+        return {
+          logon_locations: `
+            WITH g AS (${grouped}),
+            cur AS (SELECT * FROM ${current} c),
+            user_first AS (
+              SELECT UserName, min(t) AS t FROM (
+                SELECT UserName, first_used AS t FROM g
+                UNION ALL SELECT UserName, user_first_seen FROM cur WHERE UserName IN (SELECT UserName FROM g)
+              ) GROUP BY UserName)
+            SELECT g.UserName, g.network,
+              greatest(g.last_used, cur.last_used) AS last_used,
+              least(g.first_used, cur.first_used) AS first_used,
+              u.t AS user_first_seen,
+              coalesce(cur.first_aid, g.first_aid) AS first_aid,
+              coalesce(cur.first_aip, g.first_aip) AS first_aip
+            FROM g LEFT JOIN cur ON cur.UserName = g.UserName AND cur.network = g.network
+            JOIN user_first u ON u.UserName = g.UserName`,
+        };
+      },
+    };
+    const alerts: QueryDefinition = {
+      id: 'new_logon_location.alerts',
+      detection: this.id,
+      description: 'Change feed of logon_locations (inserts) → alerts',
+      sources: [{ table: LOGON_LOCATIONS, changeTypes: ['insert'] }],
+      snapshots: [AIDMASTER],
+      operators: [
+        "readChangeFeed(_change_type = 'insert')",
+        `filter(first_used >= user_first_seen + learning_period ${formatDuration(learning)})`,
+      ],
+      sinks: [alertsSink],
+      async transform(batch) {
+        const rel = batch.source(LOGON_LOCATIONS);
+        if (!rel) return {};
+        const hosts = await hostNames(batch);
+        const fresh = await batch.temp(
+          'fresh',
+          `SELECT n.*, ${hosts ? 'h.ComputerName' : 'NULL::VARCHAR AS ComputerName'} FROM ${rel} n
+           ${hosts ? 'LEFT JOIN ' + hosts + ' h ON h.aid = n.first_aid' : ''}
+           WHERE n.first_used >= n.user_first_seen + to_milliseconds(${learning})`,
+        );
+        batch.metrics['learning_period_suppressed'] = (await batch.count(rel)) - (await batch.count(fresh));
+        const candidates = `(SELECT
+            UserName || '|' || network AS dedup_key,
+            first_used AS event_time,
+            NULL::VARCHAR AS title,
+            'User ' || UserName || ' has logged in from a new network ''' || network || ''' at ' ||
+              strftime(first_used, '%Y-%m-%dT%H:%M:%S.%gZ') AS description,
+            first_aid AS aid, ComputerName AS host, UserName AS "user",
+            ${"'" + LOGON_LOCATIONS + "'"} AS evidence_table, _commit_version AS evidence_version,
+            CAST(to_json({'UserName': UserName, 'network': network, 'first_used': first_used, 'last_used': last_used,
+              'user_first_seen': user_first_seen, 'aid': first_aid, 'aip': first_aip}) AS VARCHAR) AS evidence
+          FROM ${fresh})`;
+        return { alerts: alertRowsSql(meta, candidates, batch.nowSql) };
+      },
+    };
+    return [merge, alerts];
+  },
+};

@@ -1,0 +1,74 @@
+/**
+ * The contracts of the streaming engine, in one place.
+ *
+ * A query reads what is new in its source tables since its checkpoint (the Delta change feed
+ * between two versions), hands that micro-batch to its transformation, and writes the
+ * transformation's outputs to its sinks. Every sink write carries the Delta txn
+ * `{appId: "<query>:<sink>", version: <batch id>}`, so a replayed batch adds nothing twice.
+ */
+import type { ChangeType, MergeSpec, Relation, TableSpec } from '../lake/table.js';
+import type { MicroBatch } from './batch.js';
+
+/** A stream source: a Delta table read incrementally. */
+export interface SourceSpec {
+  /** Table name (any case). */
+  table: string;
+  /** Which change rows form the batch; default `['insert']` (append-only event tables). */
+  changeTypes?: ChangeType[];
+}
+
+/**
+ * A sink: a Delta table written once per batch, idempotently.
+ * - `append`: the rows are added;
+ * - `merge`: MERGE on key columns (e.g. alerts on alert_id with whenMatched 'ignore').
+ */
+export interface SinkSpec {
+  /** Key of the transformation's output that feeds this sink. */
+  name: string;
+  table: string;
+  mode: 'append' | 'merge';
+  merge?: MergeSpec;
+  /** How the table is created when it does not exist yet (partitioning, CDF, …). */
+  create?: TableSpec;
+}
+
+/** Rows of a transformation's output, per sink name; undefined or empty = nothing to write. */
+export type BatchOutputs = Record<string, Relation | undefined>;
+
+export interface QueryDefinition {
+  /** Unique id; names the checkpoint folder and the txn appIds. */
+  id: string;
+  description?: string;
+  /** The detection this query belongs to (for `pipeline show`). */
+  detection?: string;
+  sources: SourceSpec[];
+  /**
+   * Tables read whole, as of the version current when the batch was planned (stream-static
+   * joins, state tables). The version is recorded in the offsets so a replay reads the same.
+   */
+  snapshots?: string[];
+  /** Tables holding operator state (dedup keys, watermarks), for `pipeline show`. */
+  stateTables?: string[];
+  /** Operator labels in order (union, filter, dedup(24h) …), for `pipeline show`. */
+  operators?: string[];
+  sinks: SinkSpec[];
+  /** Maps the micro-batch to sink rows. Runs on the lake's DuckDB connection. */
+  transform(batch: MicroBatch): Promise<BatchOutputs>;
+}
+
+export interface QueryOptions {
+  /** At most this many Delta versions of one source per batch; default 1000. */
+  maxVersionsPerBatch?: number;
+  /** A batch spanning several versions is split until it has at most this many rows; default 2,000,000. */
+  maxRowsPerBatch?: number;
+  log?: (msg: string) => void;
+}
+
+export interface BatchReport {
+  queryId: string;
+  batchId: number;
+  replayed: boolean;
+  sources: Record<string, { start: number; end: number }>;
+  metrics: Record<string, number>;
+  ms: number;
+}

@@ -1,0 +1,235 @@
+/**
+ * Runs a query's micro-batches: plan (offsets log) → read → transform → sinks → commit log.
+ *
+ * Exactly-once in tables: the offsets of batch N are written before anything else, so a
+ * crash leaves "offsets N without commit N" and the restart replays N with exactly those
+ * version ranges and the same snapshot versions; every sink write carries the Delta txn
+ * (`<query>:<sink>`, N), which the lake skips when N already committed.
+ */
+import type { Lake } from '../lake/lake.js';
+import type { DeltaTable } from '../lake/table.js';
+import { MicroBatch, tableKey, writeTable } from './batch.js';
+import type { BatchCommit, BatchOffsets, SourceRange } from './checkpoint.js';
+import { CheckpointLog } from './checkpoint.js';
+import { crashPoint } from './crash.js';
+import type { BatchReport, QueryDefinition, QueryOptions } from './query.js';
+
+const LOG_PAD = 20;
+
+export class StreamingQuery {
+  readonly checkpoint: CheckpointLog;
+  private lastOffsets: BatchOffsets | undefined;
+  private lastCommit: BatchCommit | undefined;
+  private loaded = false;
+  private readonly maxVersions: number;
+  private readonly maxRows: number;
+
+  constructor(
+    readonly lake: Lake,
+    readonly def: QueryDefinition,
+    readonly opts: QueryOptions = {},
+  ) {
+    this.checkpoint = new CheckpointLog(lake.store, def.id);
+    this.maxVersions = opts.maxVersionsPerBatch ?? 1000;
+    this.maxRows = opts.maxRowsPerBatch ?? 2_000_000;
+  }
+
+  get id(): string {
+    return this.def.id;
+  }
+
+  private async loadCheckpoint(): Promise<void> {
+    if (this.loaded) return;
+    const { offsets, commit } = await this.checkpoint.latest();
+    this.lastOffsets = offsets;
+    this.lastCommit = commit;
+    this.loaded = true;
+  }
+
+  /** Where each source stands: the end version of the last planned batch (-1 = nothing read). */
+  private committedEnd(key: string): number {
+    return this.lastOffsets?.sources[key]?.end ?? -1;
+  }
+
+  /**
+   * Cheap check for new data: is there a log file for the version after the last one read,
+   * in any source? One HEAD (local stat or S3 HEAD) per source, no log replay.
+   */
+  async hasNewData(): Promise<boolean> {
+    await this.loadCheckpoint();
+    if (this.pendingReplay()) return true;
+    for (const src of this.def.sources) {
+      const key = tableKey(src.table);
+      const next = this.committedEnd(key) + 1;
+      const logKey = `${key}/_delta_log/${String(next).padStart(LOG_PAD, '0')}.json`;
+      if (await this.lake.store.head(logKey)) return true;
+    }
+    return false;
+  }
+
+  private pendingReplay(): boolean {
+    return !!this.lastOffsets && (this.lastCommit?.batchId ?? -1) < this.lastOffsets.batchId;
+  }
+
+  private async latestVersion(key: string): Promise<{ table?: DeltaTable; version: number }> {
+    const table = await this.lake.table(key);
+    if (!table) return { version: -1 };
+    return { table, version: await table.latestVersion() };
+  }
+
+  /** Plans the next batch; undefined when no source has new versions. */
+  private async plan(): Promise<BatchOffsets | undefined> {
+    const sources: Record<string, SourceRange> = {};
+    const tables = new Map<string, DeltaTable>();
+    let any = false;
+    for (const src of this.def.sources) {
+      const key = tableKey(src.table);
+      const start = this.committedEnd(key);
+      const { table, version } = await this.latestVersion(key);
+      const end = Math.max(start, Math.min(version, start + this.maxVersions));
+      sources[key] = { start, end };
+      if (table) tables.set(key, table);
+      if (end > start) any = true;
+    }
+    if (!any) return undefined;
+    await this.boundRows(sources, tables);
+    const snapshots: Record<string, number> = {};
+    for (const name of this.def.snapshots ?? []) {
+      snapshots[tableKey(name)] = (await this.latestVersion(tableKey(name))).version;
+    }
+    return {
+      queryId: this.def.id,
+      batchId: (this.lastOffsets?.batchId ?? -1) + 1,
+      plannedAt: Date.now(),
+      sources,
+      snapshots,
+    };
+  }
+
+  /** Halves the widest source range until the batch holds at most maxRows rows (≥ 1 version each). */
+  private async boundRows(
+    sources: Record<string, SourceRange>,
+    tables: Map<string, DeltaTable>,
+  ): Promise<void> {
+    for (;;) {
+      let total = 0;
+      let widest: string | undefined;
+      for (const [key, r] of Object.entries(sources)) {
+        if (r.end <= r.start) continue;
+        const t = tables.get(key);
+        if (!t) continue;
+        const rows = await this.lake.db.all<{ n: bigint }>(
+          `SELECT count(*) AS n FROM ${await t.changes(r.start, r.end)}`,
+        );
+        total += Number(rows[0].n);
+        if (
+          r.end - r.start > 1 &&
+          (!widest || r.end - r.start > sources[widest].end - sources[widest].start)
+        ) {
+          widest = key;
+        }
+      }
+      if (total <= this.maxRows || !widest) return;
+      const r = sources[widest];
+      r.end = r.start + Math.max(1, Math.floor((r.end - r.start) / 2));
+    }
+  }
+
+  /**
+   * Runs one batch: the uncommitted one when a previous run crashed, else the next one.
+   * Returns undefined when there was nothing new.
+   */
+  async runBatch(): Promise<BatchReport | undefined> {
+    await this.loadCheckpoint();
+    const t0 = Date.now();
+    let offsets: BatchOffsets;
+    let replayed = false;
+    if (this.pendingReplay()) {
+      offsets = this.lastOffsets!;
+      replayed = true;
+      this.opts.log?.(`${this.id}: replaying uncommitted batch ${offsets.batchId}`);
+    } else {
+      const planned = await this.plan();
+      if (!planned) return undefined;
+      if (!(await this.checkpoint.writeOffsets(planned))) {
+        throw new Error(
+          `${this.id}: batch ${planned.batchId} was planned by another process (is the query running twice?)`,
+        );
+      }
+      offsets = planned;
+      this.lastOffsets = planned;
+    }
+    crashPoint('after-offsets', this.id, offsets.batchId);
+
+    const prevState = (await this.previousCommit(offsets.batchId))?.state ?? {};
+    const batch = new MicroBatch(this.lake, this.def, offsets, prevState, replayed);
+    try {
+      await batch.load();
+      const outputs = await this.def.transform(batch);
+      crashPoint('after-transform', this.id, offsets.batchId);
+      let written = 0;
+      for (const sink of this.def.sinks) {
+        const rel = outputs[sink.name];
+        if (!rel) continue;
+        const staged = await batch.temp(`sink_${sink.name}`, rel);
+        const n = await batch.count(staged);
+        batch.metrics[`sink.${sink.name}.rows`] = n;
+        if (n === 0) continue;
+        const txn = { appId: `${this.id}:${sink.name}`, version: offsets.batchId };
+        const how =
+          sink.mode === 'merge' && sink.merge
+            ? { mode: 'merge' as const, merge: sink.merge }
+            : { mode: 'append' as const };
+        const res = await writeTable(
+          this.lake,
+          sink.table,
+          `SELECT * FROM ${staged}`,
+          how,
+          sink.create ?? {},
+          txn,
+        );
+        if (res.skipped) batch.metrics[`sink.${sink.name}.skipped`] = 1;
+        written++;
+        if (written === 1) crashPoint('mid-sinks', this.id, offsets.batchId);
+      }
+      crashPoint('after-sink', this.id, offsets.batchId);
+      const commit: BatchCommit = {
+        queryId: this.id,
+        batchId: offsets.batchId,
+        committedAt: Date.now(),
+        metrics: batch.metrics,
+        state: batch.state,
+      };
+      if (!(await this.checkpoint.writeCommit(commit))) {
+        throw new Error(`${this.id}: batch ${offsets.batchId} was committed by another process`);
+      }
+      this.lastCommit = commit;
+      return {
+        queryId: this.id,
+        batchId: offsets.batchId,
+        replayed,
+        sources: offsets.sources,
+        metrics: batch.metrics,
+        ms: Date.now() - t0,
+      };
+    } finally {
+      await batch.cleanup();
+    }
+  }
+
+  private async previousCommit(batchId: number): Promise<BatchCommit | undefined> {
+    if (this.lastCommit && this.lastCommit.batchId === batchId - 1) return this.lastCommit;
+    if (batchId === 0) return undefined;
+    return this.checkpoint.commit(batchId - 1);
+  }
+
+  /** Batches until every source is caught up with its latest version as of now. */
+  async runAvailableNow(): Promise<BatchReport[]> {
+    const out: BatchReport[] = [];
+    for (;;) {
+      const r = await this.runBatch();
+      if (!r) return out;
+      out.push(r);
+    }
+  }
+}
