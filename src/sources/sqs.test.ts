@@ -4,7 +4,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
-import { SqsSource, parseFdrMessageBody, regionFromQueueUrl, type SqsSourceOptions } from './sqs.js';
+import {
+  SqsSource,
+  parseFdrMessageBody,
+  regionFromQueueUrl,
+  sqsOptionsFromConfig,
+  type SqsSourceOptions,
+} from './sqs.js';
 import type { SourceBatch } from './source.js';
 import type { SourceLog } from './manifest.js';
 
@@ -407,4 +413,22 @@ describe('parseFdrMessageBody', () => {
     assert.equal(regionFromQueueUrl('https://eu-central-1.queue.amazonaws.com/123/q'), 'eu-central-1');
     assert.equal(regionFromQueueUrl('http://127.0.0.1:4566/000000000000/q'), undefined);
   });
+});
+
+test('sqsOptionsFromConfig maps ingest.sqs and lets flags win', () => {
+  const cfg = {
+    queue_url: 'https://sqs.us-west-1.amazonaws.com/1/q',
+    region: 'us-west-1',
+    visibility_timeout: 600,
+    wait_time_seconds: 10,
+  };
+  assert.deepEqual(sqsOptionsFromConfig(cfg, { maxMessages: 2, endpoint: undefined }), {
+    queueUrl: cfg.queue_url,
+    region: 'us-west-1',
+    visibilityTimeout: 600,
+    waitTimeSeconds: 10,
+    maxMessages: 2,
+  });
+  assert.equal(sqsOptionsFromConfig(cfg, { queueUrl: 'http://x/q2' }).queueUrl, 'http://x/q2');
+  assert.throws(() => sqsOptionsFromConfig({ visibility_timeout: 300, wait_time_seconds: 20 }), /queue_url/);
 });

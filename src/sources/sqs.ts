@@ -41,6 +41,7 @@ import {
   type SQSClientConfig,
 } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { TalonConfig } from '../config/config.js';
 import type { FdrSource, SourceBatch, SourceFile } from './source.js';
 import { ManifestError, parseFdrManifest, defaultSourceLog, type SourceLog } from './manifest.js';
 
@@ -88,6 +89,30 @@ export const SQS_DEFAULTS = {
   maxMessages: 1,
   malformed: 'quarantine',
 } as const;
+
+/**
+ * SqsSource options from the `ingest.sqs` config section (file < TALON_INGEST__SQS__* env <
+ * flags, resolved by the config loader); `overrides` carry flags and settings the config
+ * schema does not have (yet): maxMessages, s3 endpoint / path style, malformed.
+ */
+export function sqsOptionsFromConfig(
+  cfg: TalonConfig['ingest']['sqs'],
+  overrides: Partial<SqsSourceOptions> = {},
+): SqsSourceOptions {
+  const queueUrl = overrides.queueUrl ?? cfg.queue_url;
+  if (!queueUrl) throw new Error('ingest.sqs.queue_url (or --sqs-queue) is required for the SQS source');
+  const opts: SqsSourceOptions = {
+    queueUrl,
+    visibilityTimeout: cfg.visibility_timeout,
+    waitTimeSeconds: cfg.wait_time_seconds,
+  };
+  if (cfg.region) opts.region = cfg.region;
+  if (cfg.endpoint) opts.endpoint = cfg.endpoint;
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v !== undefined) (opts as unknown as Record<string, unknown>)[k] = v;
+  }
+  return opts;
+}
 
 /** A file announced by a message: where it is and what the message says it is. */
 interface AnnouncedObject {

@@ -33,6 +33,7 @@
 import { createReadStream, watch as fsWatch, type FSWatcher, type Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { TalonConfig } from '../config/config.js';
 import type { FdrSource, SourceBatch, SourceFile } from './source.js';
 import {
   defaultSourceLog,
@@ -65,6 +66,16 @@ export const WATCH_DEFAULTS = {
   maxFilesPerBatch: 64,
   maxWatchedDirs: 256,
 } as const;
+
+/** WatchSource options from the `ingest.watch` config section; `paths` from the command line win. */
+export function watchOptionsFromConfig(
+  cfg: TalonConfig['ingest']['watch'],
+  overrides: Partial<WatchSourceOptions> = {},
+): WatchSourceOptions {
+  const paths = overrides.paths?.length ? overrides.paths : cfg.paths;
+  if (!paths.length) throw new Error('ingest --watch needs a PATH (or ingest.watch.paths in the config)');
+  return { stableMs: cfg.stable_ms, ...overrides, paths };
+}
 
 /** The exactly-once key of a local file: its path plus what pins its content. */
 export function localFileId(absPath: string, st: Pick<Stats, 'size' | 'mtimeMs'>): string {
