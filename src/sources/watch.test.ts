@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { WatchSource, isWatchedDataFile, localFileId } from './watch.js';
 import type { SourceBatch } from './source.js';
 import type { SourceLog } from './manifest.js';
+import { generateFdr } from '../generate/index.js';
 
 let tmp: string;
 before(async () => {
@@ -212,6 +213,34 @@ describe('WatchSource', { timeout: 90_000 }, () => {
       b2.files.map((f) => [f.name, f.expectedMd5]),
       [[path.join(root, key), md5(gz)]],
     );
+    ac.abort();
+    await it.return?.();
+  });
+
+  test("the generator's output folder is taken as its manifest batches, MD5s matching", async () => {
+    const out = await dir('generated');
+    const summary = await generateFdr({ out, events: 600, hosts: 8, days: 1, seed: 7, progress: false });
+    // Stability far beyond the test: every part must come through its manifest.
+    const src = new WatchSource({ paths: [out], stableMs: 10 * 60_000, log: quiet });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const taken = new Map<string, string | undefined>();
+    let parts = 0;
+    for (const m of summary.paths.manifests) {
+      parts += (JSON.parse(await readFile(path.join(out, m), 'utf8')) as { files: unknown[] }).files.length;
+    }
+    while (taken.size < parts) {
+      const b = await nextBatch(it);
+      assert.match(b.id, /^manifest:/);
+      for (const f of b.files) {
+        assert.ok(!taken.has(f.name), `taken once: ${f.name}`);
+        assert.equal(md5(await readAll(await f.open())), f.expectedMd5);
+        taken.set(f.name, f.expectedMd5);
+      }
+      await b.ack();
+    }
+    assert.equal(taken.size, parts);
+    assert.ok([...taken.keys()].every((n) => /\/(data|fdrv2)\//.test(n) && n.endsWith('.gz')));
     ac.abort();
     await it.return?.();
   });
