@@ -31,6 +31,8 @@ interface Options {
   keep: boolean;
   threads?: number;
   format: 'text' | 'json';
+  /** No progress lines on stderr. */
+  quiet?: boolean;
 }
 
 const HELP = `npm run bench -- lake [flags]
@@ -80,7 +82,10 @@ function parse(args: string[]): Options | undefined {
   };
 }
 
+let quiet = false;
+
 function progress(msg: string): void {
+  if (quiet) return;
   process.stderr.write(`[bench lake ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
@@ -194,6 +199,7 @@ async function folderStats(dir: string): Promise<{ files: number; bytes: number 
 }
 
 export async function runLakeBench(o: Options): Promise<LakeBenchResult> {
+  quiet = o.quiet ?? false;
   const work = o.dir ? path.resolve(o.dir) : await fs.mkdtemp(path.join(os.tmpdir(), 'talon-bench-lake-'));
   const plainDir = path.join(work, 'plain');
   const lakeDir = path.join(work, 'lake');

@@ -19,6 +19,8 @@ export interface S3Emulator {
   region: string;
   /** Request counts by `METHOD` (e.g. `GET`, `PUT`, `HEAD`), for asserting cache hits. */
   requests: Record<string, number>;
+  /** Conditional PUTs refused: 412 (key existed) and 409 (another conditional PUT in flight). */
+  refused: { preconditionFailed: number; conflict: number };
   createBucket(name: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -26,6 +28,7 @@ export interface S3Emulator {
 export async function startS3Emulator(opts: { conditionalPut?: boolean; buckets?: string[] } = {}) {
   const app = buildApp({ logger: false });
   const requests: Record<string, number> = {};
+  const refused = { preconditionFailed: 0, conflict: 0 };
   app.addHook('onRequest', async (req) => {
     requests[req.method] = (requests[req.method] ?? 0) + 1;
   });
@@ -37,6 +40,7 @@ export async function startS3Emulator(opts: { conditionalPut?: boolean; buckets?
       if (req.method !== 'PUT' || req.headers['if-none-match'] !== '*') return;
       const objectPath = req.url.split('?')[0]!;
       if (inFlight.has(objectPath)) {
+        refused.conflict++;
         return reply
           .status(409)
           .header('content-type', 'application/xml')
@@ -47,6 +51,7 @@ export async function startS3Emulator(opts: { conditionalPut?: boolean; buckets?
       inFlight.set(objectPath, req);
       const head = await app.inject({ method: 'HEAD', url: objectPath });
       if (head.statusCode === 200) {
+        refused.preconditionFailed++;
         return reply
           .status(412)
           .header('content-type', 'application/xml')
@@ -69,6 +74,7 @@ export async function startS3Emulator(opts: { conditionalPut?: boolean; buckets?
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     region: 'us-east-1',
     requests,
+    refused,
     async createBucket(name: string) {
       const res = await app.inject({ method: 'PUT', url: `/${name}` });
       if (res.statusCode >= 300) throw new Error(`create bucket ${name}: HTTP ${res.statusCode} ${res.body}`);
