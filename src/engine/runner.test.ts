@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { StreamingQuery } from './runner.js';
+import { CheckpointLog } from './checkpoint.js';
+import type { QueryDefinition } from './query.js';
+import { appendEvents, openTempLake, tableRows } from './test-support.js';
+
+function copyQuery(id = 'copy'): QueryDefinition {
+  return {
+    id,
+    sources: [{ table: 'Ev' }],
+    sinks: [{ name: 'out', table: 'out', mode: 'append' }],
+    async transform(batch) {
+      const rel = batch.source('ev');
+      if (!rel) return {};
+      return { out: `SELECT n, ${batch.id} AS batch_id FROM ${rel}` };
+    },
+  };
+}
+
+test('bounded batches, checkpoint per batch, nothing reprocessed', async () => {
+  const t = await openTempLake();
+  try {
+    for (let i = 0; i < 3; i++) await appendEvents(t.lake, 'Ev', [{ n: i, timestamp: Date.UTC(2026, 0, 1, i) }]);
+    const q = new StreamingQuery(t.lake, copyQuery(), { maxVersionsPerBatch: 2 });
+    const reports = await q.runAvailableNow();
+    // version 0 is the table's creation; commits 1..3 hold the rows: (−1,1], (1,3]
+    assert.deepEqual(
+      reports.map((r) => r.sources.ev),
+      [
+        { start: -1, end: 1 },
+        { start: 1, end: 3 },
+      ],
+    );
+    assert.deepEqual(
+      (await tableRows(t.lake, 'out', 'n')).map((r) => [Number(r.n), Number(r.batch_id)]),
+      [
+        [0, 0],
+        [1, 1],
+        [2, 1],
+      ],
+    );
+    assert.deepEqual(await q.runAvailableNow(), []);
+    // A new process resumes from the checkpoint, not from the start.
+    await appendEvents(t.lake, 'Ev', [{ n: 3, timestamp: Date.UTC(2026, 0, 1, 3) }]);
+    const again = await new StreamingQuery(t.lake, copyQuery()).runAvailableNow();
+    assert.equal(again.length, 1);
+    assert.deepEqual(again[0].sources.ev, { start: 3, end: 4 });
+    assert.equal((await tableRows(t.lake, 'out')).length, 4);
+    assert.equal(await new StreamingQuery(t.lake, copyQuery()).hasNewData(), false);
+    await appendEvents(t.lake, 'Ev', [{ n: 4, timestamp: Date.UTC(2026, 0, 1, 4) }]);
+    assert.equal(await new StreamingQuery(t.lake, copyQuery()).hasNewData(), true);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('row bound splits a batch spanning several versions', async () => {
+  const t = await openTempLake();
+  try {
+    for (let i = 0; i < 4; i++) {
+      await appendEvents(t.lake, 'Ev', [
+        { n: 2 * i, timestamp: Date.UTC(2026, 0, 1) },
+        { n: 2 * i + 1, timestamp: Date.UTC(2026, 0, 1) },
+      ]);
+    }
+    const reports = await new StreamingQuery(t.lake, copyQuery(), { maxRowsPerBatch: 4 }).runAvailableNow();
+    assert.ok(reports.length >= 2, `split into ${reports.length} batches`);
+    for (const r of reports) assert.ok((r.metrics['rows.ev'] ?? 0) <= 4);
+    assert.equal((await tableRows(t.lake, 'out')).length, 8);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('an uncommitted batch is replayed with the same id and offsets; the sink txn skips it', async () => {
+  const t = await openTempLake();
+  try {
+    await appendEvents(t.lake, 'Ev', [{ n: 1, timestamp: Date.UTC(2026, 0, 1) }]);
+    const first = await new StreamingQuery(t.lake, copyQuery()).runAvailableNow();
+    assert.equal(first.length, 1);
+    // Crash between the sink write and the checkpoint commit: the commit marker is missing.
+    const log = new CheckpointLog(t.lake.store, 'copy');
+    await t.lake.store.delete([`${log.prefix}/commits/${'0'.padStart(20, '0')}.json`]);
+    // More data lands meanwhile; the replay must still read exactly the planned range.
+    await appendEvents(t.lake, 'Ev', [{ n: 2, timestamp: Date.UTC(2026, 0, 1) }]);
+    const q = new StreamingQuery(t.lake, copyQuery());
+    const replay = await q.runBatch();
+    assert.ok(replay);
+    assert.equal(replay.replayed, true);
+    assert.equal(replay.batchId, 0);
+    assert.deepEqual(replay.sources, first[0].sources);
+    assert.equal(replay.metrics['sink.out.skipped'], 1);
+    const next = await q.runBatch();
+    assert.equal(next?.batchId, 1);
+    assert.equal(next?.replayed, false);
+    assert.deepEqual(
+      (await tableRows(t.lake, 'out', 'n')).map((r) => [Number(r.n), Number(r.batch_id)]),
+      [
+        [1, 0],
+        [2, 1],
+      ],
+    );
+    const commits = await log.commits();
+    assert.deepEqual(
+      commits.map((c) => c.batchId),
+      [0, 1],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('two runners cannot claim the same batch', async () => {
+  const t = await openTempLake();
+  try {
+    await appendEvents(t.lake, 'Ev', [{ n: 1, timestamp: Date.UTC(2026, 0, 1) }]);
+    const a = new StreamingQuery(t.lake, copyQuery());
+    const b = new StreamingQuery(t.lake, copyQuery());
+    await b.hasNewData(); // b loads the (empty) checkpoint before a plans
+    await a.runBatch();
+    await assert.rejects(b.runBatch(), /planned by another process/);
+  } finally {
+    await t.cleanup();
+  }
+});
