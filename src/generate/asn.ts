@@ -126,8 +126,21 @@ export function splitCsvRow(line: string): string[] {
   return out;
 }
 
-/** Reads the rows of the wanted AS numbers, in file order. */
-export async function loadAsnRanges(
+const rangeCache = new Map<string, Promise<Map<number, AsnRange[]>>>();
+
+/** Reads the rows of the wanted AS numbers, in file order (cached per file and AS set). */
+export function loadAsnRanges(csvPath: string, wanted: ReadonlySet<number>): Promise<Map<number, AsnRange[]>> {
+  const key = `${csvPath}\u0000${[...wanted].sort((a, b) => a - b).join(',')}`;
+  let p = rangeCache.get(key);
+  if (!p) {
+    p = readAsnRanges(csvPath, wanted);
+    rangeCache.set(key, p);
+    p.catch(() => rangeCache.delete(key));
+  }
+  return p;
+}
+
+async function readAsnRanges(
   csvPath: string,
   wanted: ReadonlySet<number>,
 ): Promise<Map<number, AsnRange[]>> {
