@@ -133,6 +133,14 @@ class TypeParser {
     return m[0];
   }
 
+  private int(): number {
+    this.ws();
+    const m = /^\d+/.exec(this.s.slice(this.i));
+    if (!m) this.fail();
+    this.i += m[0].length;
+    return Number(m[0]);
+  }
+
   private name(): string {
     this.ws();
     if (this.s[this.i] === '"') {
@@ -229,9 +237,9 @@ class TypeParser {
       case 'NUMERIC': {
         if (!this.peek('(')) return 'decimal(18,3)';
         this.expect('(');
-        const p = Number(this.word().replace(/\D/g, '') || this.fail());
+        const p = this.int();
         this.expect(',');
-        const sc = Number(this.word().replace(/\D/g, '') || this.fail());
+        const sc = this.int();
         this.expect(')');
         return `decimal(${p},${sc})`;
       }

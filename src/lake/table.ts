@@ -100,6 +100,11 @@ export interface WriteOptions {
   txn?: { appId: string; version: number };
   /** Extra commitInfo fields (merged into the commit's commitInfo). */
   commitInfo?: Record<string, unknown>;
+  /**
+   * Called once after the data files are written and before the first commit attempt —
+   * for coordination in tests (e.g. letting a concurrent writer win the race).
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 export interface CommitResult {
@@ -146,6 +151,8 @@ export interface Snapshot {
    * partition values and min/max stats before they are read, and filters rows.
    */
   scan(filter?: string): Promise<string>;
+  /** The files `scan(filter)` reads: those partition values and stats do not rule out. */
+  prune(filter?: string): AddFile[];
 }
 
 export type ChangeType = 'insert' | 'update_preimage' | 'update_postimage' | 'delete';
@@ -988,6 +995,7 @@ export class DeltaTable {
     let version = plan.readVersion + 1;
     let metaAction = plan.actions.find((a) => a.metaData)?.metaData;
     let current = await this.state(plan.readVersion);
+    if (plan.opts.beforeCommit) await plan.opts.beforeCommit();
     for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
       const commitInfo: CommitInfoAction = {
         timestamp: Date.now(),
