@@ -127,7 +127,8 @@ export async function listAlerts(lake: Lake, f: AlertFilter = {}): Promise<Alert
   }
   if (f.detection) where.push(`detection = ${literal(f.detection)}`);
   if (f.status) where.push(`status = ${literal(f.status)}`);
-  const sql = `SELECT * FROM ${await snap.scan()} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+  const sql = `SELECT * REPLACE (${isoSql('event_time')} AS event_time, ${isoSql('detected_at')} AS detected_at)
+    FROM ${await snap.scan()} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
     ORDER BY event_time, detection, alert_id ${f.limit ? `LIMIT ${Math.floor(f.limit)}` : ''}`;
   const rows = await lake.db.allJson<Record<string, unknown>>(sql);
   return rows.map(toAlert);
@@ -148,6 +149,11 @@ function toAlert(r: Record<string, unknown>): Alert {
     evidence,
     tags: (r.tags as string[] | null) ?? [],
   };
+}
+
+/** A timestamp column as ISO 8601 UTC text with milliseconds (`2026-01-10T00:00:00.000Z`). */
+export function isoSql(col: string): string {
+  return `strftime(CAST(${ident(col)} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S.%gZ')`;
 }
 
 export function timestampLiteral(d: Date): string {

@@ -21,7 +21,8 @@ function copyQuery(id = 'copy'): QueryDefinition {
 test('bounded batches, checkpoint per batch, nothing reprocessed', async () => {
   const t = await openTempLake();
   try {
-    for (let i = 0; i < 3; i++) await appendEvents(t.lake, 'Ev', [{ n: i, timestamp: Date.UTC(2026, 0, 1, i) }]);
+    for (let i = 0; i < 3; i++)
+      await appendEvents(t.lake, 'Ev', [{ n: i, timestamp: Date.UTC(2026, 0, 1, i) }]);
     const q = new StreamingQuery(t.lake, copyQuery(), { maxVersionsPerBatch: 2 });
     const reports = await q.runAvailableNow();
     // version 0 is the table's creation; commits 1..3 hold the rows: (−1,1], (1,3]

@@ -60,7 +60,8 @@ export async function appendEvents(
       return q;
     });
     const sql = `SELECT ${select.join(', ')}, CAST(CAST("timestamp" AS TIMESTAMP) AS DATE) AS event_date FROM ${rel}`;
-    const t = (await lake.table(table)) ?? (await lake.createTable(table, { partitionColumns: ['event_date'] }));
+    const t =
+      (await lake.table(table)) ?? (await lake.createTable(table, { partitionColumns: ['event_date'] }));
     // Materialize first: the file is removed before the lake reads lazily.
     await lake.db.run(`CREATE OR REPLACE TEMP TABLE __talon_test_rows AS ${sql}`);
     const res = await t.append('SELECT * FROM __talon_test_rows');
@@ -72,7 +73,11 @@ export async function appendEvents(
 }
 
 /** All rows of a table at its latest version, JSON-safe. */
-export async function tableRows(lake: Lake, table: string, orderBy = '1'): Promise<Record<string, unknown>[]> {
+export async function tableRows(
+  lake: Lake,
+  table: string,
+  orderBy = '1',
+): Promise<Record<string, unknown>[]> {
   const t = await lake.table(table);
   if (!t) return [];
   const snap = await t.snapshot();

@@ -72,9 +72,9 @@ export async function mergeIocs(lake: Lake, relation: string, loadId?: string): 
       const t =
         table ??
         (await lake.createTable(IOCS_TABLE, { properties: { 'delta.enableChangeDataFeed': 'true' } }));
-      return t.append(source, opts);
+      return await t.append(source, opts);
     }
-    return table.merge(
+    return await table.merge(
       source,
       { on: ['ioc_type', 'ioc'], whenMatched: 'update', whenNotMatched: 'insert' },
       opts,
