@@ -20,6 +20,7 @@ it('lake benchmark runs end to end on a small table and both sides read the same
       threads: 1,
       format: 'json',
       quiet: true,
+      codec: 'snappy',
     });
     assert.equal(res.rows, 3000);
     assert.equal(res.partitions, 6);

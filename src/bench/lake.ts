@@ -31,6 +31,8 @@ interface Options {
   keep: boolean;
   threads?: number;
   format: 'text' | 'json';
+  /** Parquet codec for both sides (Talon's default is zstd). */
+  codec: 'zstd' | 'snappy' | 'uncompressed';
   /** No progress lines on stderr. */
   quiet?: boolean;
 }
@@ -43,6 +45,7 @@ const HELP = `npm run bench -- lake [flags]
   --dir DIR       work folder (kept); default: a temp folder, removed afterwards
   --keep          keep the temp folder
   --threads N     DuckDB threads (default: DuckDB's choice)
+  --codec C       Parquet codec for both sides: zstd (Talon's default), snappy, uncompressed
   --format json   print the result as JSON on stdout
 `;
 
@@ -58,6 +61,7 @@ function parse(args: string[]): Options | undefined {
       keep: { type: 'boolean' },
       threads: { type: 'string' },
       format: { type: 'string' },
+      codec: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -70,7 +74,12 @@ function parse(args: string[]): Options | undefined {
   };
   const format = values.format ?? 'text';
   if (format !== 'text' && format !== 'json') throw new Error(`--format wants text or json, got ${format}`);
+  const codec = values.codec ?? 'zstd';
+  if (codec !== 'zstd' && codec !== 'snappy' && codec !== 'uncompressed') {
+    throw new Error(`--codec wants zstd, snappy or uncompressed, got ${codec}`);
+  }
   return {
+    codec,
     rows: int('rows', values.rows, 1_000_000),
     commits: int('commits', values.commits, 10),
     days: int('days', values.days, 30),
@@ -95,14 +104,21 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }>
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, value };
 }
 
-/** The best of `repeat` runs (the first run also warms the OS page cache for both sides alike). */
-async function best<T>(repeat: number, fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  let out: { ms: number; value: T } | undefined;
+/** The best of `repeat` runs of each, alternating a and b (the first run also warms the page cache). */
+async function bestOfPair<A, B>(
+  repeat: number,
+  a: () => Promise<A>,
+  b: () => Promise<B>,
+): Promise<[{ ms: number; value: A }, { ms: number; value: B }]> {
+  let ra: { ms: number; value: A } | undefined;
+  let rb: { ms: number; value: B } | undefined;
   for (let i = 0; i < repeat; i++) {
-    const r = await timed(fn);
-    if (!out || r.ms < out.ms) out = r;
+    const x = await timed(a);
+    if (!ra || x.ms < ra.ms) ra = x;
+    const y = await timed(b);
+    if (!rb || y.ms < rb.ms) rb = y;
   }
-  return out!;
+  return [ra!, rb!];
 }
 
 /**
@@ -172,6 +188,7 @@ interface Measure {
 
 export interface LakeBenchResult {
   rows: number;
+  codec: string;
   commits: number;
   partitions: number;
   filteredRows: number;
@@ -222,31 +239,23 @@ export async function runLakeBench(o: Options): Promise<LakeBenchResult> {
       `SELECT count(DISTINCT event_date) AS n FROM bench_rows`,
     );
 
-    // Plain Parquet: the same chunks, the same partition layout, written by DuckDB alone.
-    progress(`plain Parquet: COPY ${o.commits} chunks`);
-    const plainAppend = await timed(async () => {
-      for (let k = 0; k < o.commits; k++) {
-        await db.run(
-          `COPY (${chunk(k)}) TO ${literal(plainDir)} (FORMAT parquet, PARTITION_BY (event_date), ` +
-            `APPEND true, FILENAME_PATTERN ${literal(`chunk${k}-{uuid}`)})`,
-        );
-      }
-    });
+    // Plain Parquet: the same chunks, partition layout and codec, written by DuckDB alone.
     const plainFiles = path.join(plainDir, '**', '*.parquet').replaceAll('\\', '/');
+    const plainCopy = (k: number) =>
+      db.run(
+        `COPY (${chunk(k)}) TO ${literal(plainDir)} (FORMAT parquet, COMPRESSION ${o.codec}, ` +
+          `PARTITION_BY (event_date), APPEND true, FILENAME_PATTERN ${literal(`chunk${k}-{uuid}`)})`,
+      );
     const plainScan = (where: string) =>
       db.all<{ n: bigint; s: bigint }>(
         `SELECT count(*) AS n, sum(LocalPort) AS s FROM read_parquet(${literal(plainFiles)}, hive_partitioning = true) ${where}`,
       );
 
     // Talon: a Delta table, one commit per chunk.
-    progress(`Talon: append in ${o.commits} commits to ${lakeDir}`);
     const lake = await Lake.open(lakeDir, { db });
-    const table = await lake.createTable('NetworkListenIP4', { partitionColumns: ['event_date'] });
-    const talonAppend = await timed(async () => {
-      for (let k = 0; k < o.commits; k++) {
-        await table.append(chunk(k));
-        progress(`  commit ${k + 1}/${o.commits}`);
-      }
+    const table = await lake.createTable('NetworkListenIP4', {
+      partitionColumns: ['event_date'],
+      properties: { 'delta.parquet.compression.codec': o.codec },
     });
     const talonScan = async (f?: string) => {
       const snap = await table.snapshot();
@@ -256,11 +265,29 @@ export async function runLakeBench(o: Options): Promise<LakeBenchResult> {
       );
     };
 
-    progress(`scans (best of ${o.repeat}): full, then ${filter}`);
-    const pFull = await best(o.repeat, () => plainScan(''));
-    const tFull = await best(o.repeat, () => talonScan());
-    const pFiltered = await best(o.repeat, () => plainScan(`WHERE ${filter}`));
-    const tFiltered = await best(o.repeat, () => talonScan(filter));
+    // Interleaved (plain chunk k, Talon commit k, …) so a noisy machine slows both sides alike.
+    progress(`append ${o.commits} chunks (${o.codec}): plain COPY and Talon commit, interleaved`);
+    let plainAppendMs = 0;
+    let talonAppendMs = 0;
+    for (let k = 0; k < o.commits; k++) {
+      plainAppendMs += (await timed(() => plainCopy(k))).ms;
+      talonAppendMs += (await timed(() => table.append(chunk(k)))).ms;
+      progress(
+        `  chunk ${k + 1}/${o.commits}: plain ${Math.round(plainAppendMs)} ms, Talon ${Math.round(talonAppendMs)} ms so far`,
+      );
+    }
+
+    progress(`scans (best of ${o.repeat}, interleaved): full, then ${filter}`);
+    const [pFull, tFull] = await bestOfPair(
+      o.repeat,
+      () => plainScan(''),
+      () => talonScan(),
+    );
+    const [pFiltered, tFiltered] = await bestOfPair(
+      o.repeat,
+      () => plainScan(`WHERE ${filter}`),
+      () => talonScan(filter),
+    );
 
     // The benchmark is only meaningful if both sides read the same rows.
     const same = (a: { n: bigint; s: bigint }[], b: { n: bigint; s: bigint }[], what: string) => {
@@ -279,13 +306,13 @@ export async function runLakeBench(o: Options): Promise<LakeBenchResult> {
     const talonStats = { files: active.length, bytes: active.reduce((sum, f) => sum + f.size, 0) };
     const plainStats = await folderStats(plainDir);
     const talon = {
-      append: measure(o.rows, talonAppend.ms),
+      append: measure(o.rows, talonAppendMs),
       fullScan: measure(o.rows, tFull.ms),
       filteredScan: measure(o.rows, tFiltered.ms),
       ...talonStats,
     };
     const plain = {
-      append: measure(o.rows, plainAppend.ms),
+      append: measure(o.rows, plainAppendMs),
       fullScan: measure(o.rows, pFull.ms),
       filteredScan: measure(o.rows, pFiltered.ms),
       ...plainStats,
@@ -298,6 +325,7 @@ export async function runLakeBench(o: Options): Promise<LakeBenchResult> {
     };
     return {
       rows: o.rows,
+      codec: o.codec,
       commits: o.commits,
       partitions: Number(partitions),
       filteredRows: Number(filteredRows),
@@ -320,7 +348,7 @@ function report(res: LakeBenchResult): string {
     `${what.padEnd(15)} ${fmt(t.rowsPerSec).padStart(13)} ${fmt(p.rowsPerSec).padStart(13)} ${ratio.toFixed(2).padStart(8)}` +
     `   (${fmt(t.ms)} ms vs ${fmt(p.ms)} ms)`;
   return [
-    `lake benchmark: ${fmt(res.rows)} rows, ${res.commits} commits, ${res.partitions} event_date partitions; ` +
+    `lake benchmark: ${fmt(res.rows)} rows, ${res.commits} commits, ${res.partitions} event_date partitions, ${res.codec}; ` +
       `filtered scan = 1 day (${fmt(res.filteredRows)} rows)`,
     `${'rows/s'.padEnd(15)} ${'Talon'.padStart(13)} ${'plain Parquet'.padStart(13)} ${'ratio'.padStart(8)}`,
     line('append', res.talon.append, res.plain.append, res.ratio.append),
