@@ -1,0 +1,502 @@
+/**
+ * FDR ingest: source → decode → normalize → enrich → lake, exactly once per source file.
+ *
+ * Per `SourceBatch` (an SQS message, an FDR batch folder, a file):
+ *  1. Files whose id is already in `ingest_log` are skipped (fast path for redelivery).
+ *  2. The remaining files are decoded and staged, one staging file per table, in groups of
+ *     about `batch_events` events (a group ends at a file boundary, never inside a file).
+ *  3. Each group is committed: one Delta commit per table, then `quarantine`, then
+ *     `ingest_log` — every commit carrying the Delta `txn` action
+ *     `{appId: 'ingest:' + sha1(<file ids of the group>), version: 1}`. A table whose txn
+ *     is already there is skipped, so a replay after a crash between two table commits adds
+ *     nothing twice; `ingest_log` is written last and makes the next replay skip the files.
+ *  4. `ack()` — only after every group of the batch is committed.
+ *
+ * Groups are deterministic: the files of a batch not yet in `ingest_log`, in delivery order,
+ * cut after the file that reaches `batch_events`. A redelivered batch therefore forms the same
+ * groups (the same txn appIds) as the attempt that crashed.
+ *
+ * A file whose MD5 or size differs from what the producer stated (FDR manifest) is not the
+ * file that was sent: none of its events are written; one quarantine row
+ * (`md5_mismatch` / `size_mismatch`) records it, and it counts as ingested (a redelivery of the
+ * same file id is skipped) — re-ingest it under a new identity once a good copy exists.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Enricher } from '../enrich/index.js';
+import type { Lake } from '../lake/lake.js';
+import type { DeltaTable, WriteOptions } from '../lake/table.js';
+import { log as rootLog, Progress, type Logger } from '../log.js';
+import type { FdrSource, SourceBatch, SourceFile } from '../sources/source.js';
+import { ident, literal } from '../sql/duckdb.js';
+import { decodeStream } from '../decode/decoder.js';
+import { EventStager, SchemaRegistry, type TableStage } from '../normalize/stager.js';
+import { secondaryKey, tableRelation } from '../normalize/sql.js';
+
+export interface IngestOptions {
+  /** Lines longer than this go to quarantine; default 1 MiB (config ingest.max_line_bytes). */
+  maxLineBytes?: number;
+  /** Raw text kept per quarantine row; default 64 KiB (config ingest.quarantine_raw_bytes). */
+  quarantineRawBytes?: number;
+  /** Events per commit group; default 250,000 (config ingest.batch_events). */
+  batchEvents?: number;
+  /** Enrichment (GeoIP/ASN/PSL); null turns it off. Default: `Enricher.open()` (bundled DBs). */
+  enricher?: Enricher | null;
+  /** Where staging files go; default: the OS temp folder. */
+  stagingDir?: string;
+  /** Stops after the batch in work (watchers). */
+  signal?: AbortSignal;
+  logger?: Logger;
+  /** Show progress (events) through src/log.ts Progress; default true. */
+  progress?: boolean;
+  /** Called after each committed group (tests, the CLI's --watch output). */
+  onCommit?: (group: GroupSummary) => void;
+}
+
+export interface IngestSummary {
+  /** Source files ingested (skipped ones, already in ingest_log, not counted). */
+  files: number;
+  /** Rows written to event and secondary-data tables. */
+  events: number;
+  /** Rows written to `quarantine`. */
+  quarantined: number;
+  /** Bytes read from the sources, as delivered (compressed). */
+  bytes: number;
+  seconds: number;
+  /** Rows written per table (display names). */
+  tables: Record<string, number>;
+  /** Files skipped because ingest_log already had them. */
+  skippedFiles: number;
+}
+
+export interface GroupSummary {
+  appId: string;
+  files: string[];
+  events: number;
+  quarantined: number;
+  tables: Record<string, number>;
+  skippedTables: string[];
+}
+
+const EVENT_TABLE_SPEC = { partitionColumns: ['event_date'] };
+const HEARTBEAT_MS = 30_000;
+const QUARANTINE_COLUMNS =
+  "{'src': 'INTEGER', 'line': 'BIGINT', 'raw': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR'}";
+
+/** Wall-clock now as DuckDB TIMESTAMP text (UTC, ms). */
+function nowText(): string {
+  return new Date().toISOString().replace('T', ' ').replace('Z', '');
+}
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('hex');
+}
+
+/** The txn appId of a commit group: sha1 over its file ids (one id: sha1 of that id). */
+export function groupAppId(fileIds: string[]): string {
+  return 'ingest:' + sha1(fileIds.join('\n'));
+}
+
+interface GroupFile {
+  file: SourceFile;
+  index: number;
+  bytes: number;
+  batchId: string;
+  excluded?: 'md5_mismatch' | 'size_mismatch';
+}
+
+interface OpenGroup {
+  dir: string;
+  stager: EventStager;
+  files: GroupFile[];
+  events: number;
+  batchId: string;
+}
+
+interface AwaitingBatch {
+  batch: SourceBatch;
+  beat: NodeJS.Timeout | undefined;
+}
+
+/**
+ * How files are grouped into commits, by source kind. A group's txn appId is derived from its
+ * file ids, so after a crash the replay must form the same groups:
+ * - 'across-batches' (files, stdin): the source yields the same files in the same order on
+ *   every run, so groups may span batches (few, large commits — the fast path).
+ * - 'batch' (sqs): a message lists a fixed set of files; groups stay inside it.
+ * - 'file' (watch and unknown sources): batches may be formed differently after a restart,
+ *   so each file is its own group.
+ */
+export function groupingOf(kind: string): 'across-batches' | 'batch' | 'file' {
+  if (kind === 'files' || kind === 'stdin') return 'across-batches';
+  if (kind === 'sqs') return 'batch';
+  return 'file';
+}
+
+/** Ingests every batch of `source` into `lake`; resolves when the source is exhausted or aborted. */
+export async function ingest(
+  lake: Lake,
+  source: FdrSource,
+  opts: IngestOptions = {},
+): Promise<IngestSummary> {
+  const pipeline = await IngestPipeline.create(lake, opts);
+  try {
+    return await pipeline.run(source);
+  } finally {
+    await pipeline.close();
+  }
+}
+
+export class IngestPipeline {
+  private readonly summary: IngestSummary = {
+    files: 0,
+    events: 0,
+    quarantined: 0,
+    bytes: 0,
+    seconds: 0,
+    tables: {},
+    skippedFiles: 0,
+  };
+  private readonly log: Logger;
+  private progress: Progress | undefined;
+  private stagingRoot = '';
+  private seq = 0;
+
+  private constructor(
+    readonly lake: Lake,
+    private readonly opts: IngestOptions,
+    private readonly schemas: SchemaRegistry,
+    private readonly enricher: Enricher | null,
+    private readonly ownEnricher: boolean,
+  ) {
+    this.log = opts.logger ?? rootLog.child({ component: 'ingest' });
+  }
+
+  static async create(lake: Lake, opts: IngestOptions = {}): Promise<IngestPipeline> {
+    const schemas = new SchemaRegistry();
+    // Column names of existing tables, so a field keeps its column across runs (case collisions).
+    for (const name of await lake.tableNames()) {
+      const t = await lake.table(name);
+      if (!t) continue;
+      const snap = await t.snapshot();
+      schemas.register(
+        snap.name ?? name,
+        snap.schema.fields.map((f) => f.name),
+      );
+    }
+    let enricher = opts.enricher;
+    let own = false;
+    if (enricher === undefined) {
+      const { Enricher } = await import('../enrich/index.js');
+      enricher = await Enricher.open();
+      own = true;
+    }
+    const p = new IngestPipeline(lake, opts, schemas, enricher, own);
+    const base = opts.stagingDir ?? os.tmpdir();
+    await mkdir(base, { recursive: true });
+    p.stagingRoot = await mkdtemp(path.join(base, 'talon-ingest-'));
+    return p;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownEnricher) this.enricher?.close();
+    if (this.stagingRoot) await rm(this.stagingRoot, { recursive: true, force: true });
+  }
+
+  get maxLineBytes(): number {
+    return this.opts.maxLineBytes ?? 1024 * 1024;
+  }
+
+  async run(source: FdrSource): Promise<IngestSummary> {
+    const started = performance.now();
+    const signal = this.opts.signal ?? new AbortController().signal;
+    if (this.opts.progress !== false)
+      this.progress = new Progress('ingest', { unit: 'events', logger: this.log });
+    const mode = groupingOf(source.kind);
+    const limit = this.opts.batchEvents ?? 250_000;
+    /** batches whose files are all staged, acknowledged when the open group commits */
+    let awaiting: AwaitingBatch[] = [];
+    let group: OpenGroup | undefined;
+    const commit = async (): Promise<void> => {
+      if (group) {
+        const g = group;
+        group = undefined;
+        try {
+          await g.stager.close();
+          await this.commitGroup(g);
+        } finally {
+          await rm(g.dir, { recursive: true, force: true });
+        }
+      }
+      const done = awaiting;
+      awaiting = [];
+      for (const a of done) {
+        clearInterval(a.beat);
+        await a.batch.ack();
+      }
+    };
+    try {
+      for await (const batch of source.batches(signal)) {
+        const entry: AwaitingBatch = { batch, beat: this.heartbeat(batch) };
+        awaiting.push(entry);
+        const done = await this.committedFiles(batch.files.map((f) => f.id));
+        const todo = batch.files.filter((f) => !done.has(f.id));
+        const skipped = batch.files.length - todo.length;
+        this.summary.skippedFiles += skipped;
+        if (skipped > 0) this.log.info('already ingested, skipped', { batch: batch.id, files: skipped });
+        for (const file of todo) {
+          group ??= await this.openGroup(batch);
+          await this.decodeInto(group, file);
+          if (mode === 'file' || group.events >= limit) await commit();
+        }
+        if (mode !== 'across-batches') await commit();
+        if (signal.aborted) break;
+      }
+      await commit();
+    } catch (err) {
+      for (const a of awaiting) {
+        clearInterval(a.beat);
+        if (a.batch.nack) {
+          await a.batch
+            .nack(err as Error)
+            .catch((e: unknown) => this.log.warn('nack failed', { batch: a.batch.id, err: e }));
+        }
+      }
+      if (group) await rm(group.dir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      this.summary.seconds = (performance.now() - started) / 1000;
+    }
+    this.progress?.finish({
+      files: this.summary.files,
+      quarantined: this.summary.quarantined,
+      bytes: this.summary.bytes,
+    });
+    return { ...this.summary, tables: { ...this.summary.tables } };
+  }
+
+  private heartbeat(batch: SourceBatch): NodeJS.Timeout | undefined {
+    if (!batch.heartbeat) return undefined;
+    const t = setInterval(() => {
+      batch.heartbeat!().catch((err: unknown) => this.log.warn('heartbeat failed', { batch: batch.id, err }));
+    }, HEARTBEAT_MS);
+    t.unref();
+    return t;
+  }
+
+  private async openGroup(batch: SourceBatch): Promise<OpenGroup> {
+    const dir = path.join(this.stagingRoot, `g${this.seq++}`);
+    await mkdir(dir, { recursive: true });
+    const stager = new EventStager(dir, this.schemas, this.opts.quarantineRawBytes ?? 64 * 1024);
+    return { dir, stager, files: [], events: 0, batchId: batch.id };
+  }
+
+  private async decodeInto(group: OpenGroup, file: SourceFile): Promise<void> {
+    const stager = group.stager;
+    const index = group.files.length;
+    stager.beginFile(index, file.name);
+    const input = await file.open();
+    const res = await decodeStream(input, stager, {
+      maxLineBytes: this.maxLineBytes,
+      quarantineRawBytes: this.opts.quarantineRawBytes ?? 64 * 1024,
+    });
+    const gf: GroupFile = { file, index, bytes: res.bytes, batchId: group.batchId };
+    if (file.expectedMd5 && res.md5 !== file.expectedMd5.toLowerCase()) {
+      gf.excluded = 'md5_mismatch';
+      stager.quarantineFileRecord(index, {
+        line: null,
+        raw: '',
+        reason: 'md5_mismatch',
+        detail: `expected ${file.expectedMd5.toLowerCase()}, got ${res.md5} (${res.bytes} bytes); no event of the file ingested`,
+      });
+    } else if (file.expectedSize !== undefined && res.bytes !== file.expectedSize) {
+      gf.excluded = 'size_mismatch';
+      stager.quarantineFileRecord(index, {
+        line: null,
+        raw: '',
+        reason: 'size_mismatch',
+        detail: `expected ${file.expectedSize} bytes, got ${res.bytes}; no event of the file ingested`,
+      });
+    }
+    group.files.push(gf);
+    const n = stager.counts[index].events;
+    group.events += n;
+    this.progress?.tick(n);
+  }
+
+  private async commitGroup(g: OpenGroup): Promise<void> {
+    const { stager, files } = g;
+    const db = this.lake.db;
+    const appId = groupAppId(files.map((f) => f.file.id));
+    const txn: WriteOptions = {
+      txn: { appId, version: 1 },
+      commitInfo: { talonIngest: { files: files.length } },
+    };
+    const excluded = files.filter((f) => f.excluded).map((f) => f.index);
+    const tag = `${process.pid}_${this.seq}`;
+    const ipTable = `__talon_ips_${tag}`;
+    const domainTable = `__talon_domains_${tag}`;
+    const group: GroupSummary = {
+      appId,
+      files: files.map((f) => f.file.id),
+      events: 0,
+      quarantined: 0,
+      tables: {},
+      skippedTables: [],
+    };
+    const perFile = files.map(() => ({}) as Record<string, number>);
+    try {
+      const stages = [...stager.tables.values()]
+        .filter((s) => s.rows > 0)
+        .sort((a, b) => a.schema.key.localeCompare(b.schema.key));
+      const useIps = this.enricher !== null && stager.ips.size > 0;
+      const useDomains = this.enricher !== null && stager.domains.size > 0;
+      if (useIps) await this.enricher!.ipTable(db, ipTable, stager.ips);
+      if (useDomains) await this.enricher!.domainTable(db, domainTable, stager.domains);
+      for (const stage of stages) {
+        const live = [...stage.rowsByFile.keys()].filter((k) => !excluded.includes(k));
+        if (live.length === 0) continue;
+        const table = await this.lake.createTable(
+          stage.schema.displayName,
+          stage.schema.secondary ? {} : EVENT_TABLE_SPEC,
+        );
+        const name = (await table.name()) ?? stage.schema.displayName;
+        if (((await table.txnVersion(appId)) ?? 0) >= 1) {
+          group.skippedTables.push(name);
+          continue;
+        }
+        const relation = tableRelation(stage, {
+          ipTable: useIps ? ipTable : undefined,
+          domainTable: useDomains ? domainTable : undefined,
+          excludeFiles: excluded,
+          maxObjectBytes: Math.max(16 * 1024 * 1024, this.maxLineBytes * 2 + 4096),
+        });
+        const rows = await this.writeTable(table, stage, relation, txn);
+        for (const [idx, n] of stage.rowsByFile) if (!excluded.includes(idx)) perFile[idx][name] = n;
+        group.tables[name] = rows;
+        group.events += rows;
+      }
+      group.quarantined = await this.writeQuarantine(stager, files, excluded, txn);
+      await this.writeIngestLog(stager, files, perFile, txn);
+    } finally {
+      await db.run(`DROP TABLE IF EXISTS ${ident(ipTable)}; DROP TABLE IF EXISTS ${ident(domainTable)}`);
+    }
+    this.summary.files += files.length;
+    this.summary.bytes += files.reduce((n, f) => n + f.bytes, 0);
+    this.summary.events += group.events;
+    this.summary.quarantined += group.quarantined;
+    for (const [t, n] of Object.entries(group.tables))
+      this.summary.tables[t] = (this.summary.tables[t] ?? 0) + n;
+    this.log.debug('committed group', {
+      appId,
+      files: files.length,
+      events: group.events,
+      quarantined: group.quarantined,
+    });
+    this.opts.onCommit?.(group);
+  }
+
+  /** Appends, or for aidmaster/userinfo MERGEs on the key so the latest row per host/user wins. */
+  private async writeTable(
+    table: DeltaTable,
+    stage: TableStage,
+    relation: string,
+    txn: WriteOptions,
+  ): Promise<number> {
+    const key = secondaryKey(stage);
+    if (key !== undefined) {
+      const r = await table.merge(
+        relation,
+        { on: [key], whenMatched: 'update', whenNotMatched: 'insert' },
+        txn,
+      );
+      return (
+        (r.metrics.numTargetRowsInserted ?? 0) + (r.metrics.numTargetRowsUpdated ?? 0) ||
+        (r.metrics.numOutputRows ?? 0) ||
+        stage.rows
+      );
+    }
+    const r = await table.append(relation, txn);
+    return r.metrics.numOutputRows ?? 0;
+  }
+
+  private fileValues(files: GroupFile[]): string {
+    return files
+      .map(
+        (f) =>
+          `(${f.index}, ${literal(f.file.name)}, ${literal(f.file.id)}, ${literal(f.batchId)}, ${f.bytes})`,
+      )
+      .join(', ');
+  }
+
+  private async writeQuarantine(
+    stager: EventStager,
+    files: GroupFile[],
+    excluded: number[],
+    txn: WriteOptions,
+  ): Promise<number> {
+    if (!stager.hasQuarantine) return 0;
+    // An excluded file keeps only its checksum verdict: its lines are not what the producer sent.
+    const keep = excluded.length
+      ? `WHERE q.src NOT IN (${excluded.join(', ')}) OR q.reason IN ('md5_mismatch', 'size_mismatch')`
+      : '';
+    const relation =
+      `SELECT f.source, f.file_id, f.batch_id, q.line, q.raw, q.reason, q.detail, ` +
+      `CAST(${literal(nowText())} AS TIMESTAMP) AS ingested_at ` +
+      `FROM read_json(${literal(stager.quarantineFile)}, format = 'newline_delimited', ` +
+      `maximum_object_size = ${Math.max(16 * 1024 * 1024, (this.opts.quarantineRawBytes ?? 65536) * 8)}, ` +
+      `columns = ${QUARANTINE_COLUMNS}) AS q ` +
+      `JOIN (VALUES ${this.fileValues(files)}) AS f(idx, source, file_id, batch_id, bytes) ON f.idx = q.src ${keep}`;
+    const table = await this.lake.createTable('quarantine', {});
+    const r = await table.append(relation, txn);
+    return r.metrics.numOutputRows ?? 0;
+  }
+
+  private async writeIngestLog(
+    stager: EventStager,
+    files: GroupFile[],
+    perFile: Record<string, number>[],
+    txn: WriteOptions,
+  ): Promise<void> {
+    const rows = files.map((f) => {
+      const c = stager.counts[f.index];
+      const events = f.excluded ? 0 : Object.values(perFile[f.index]).reduce((a, b) => a + b, 0);
+      const quarantined = f.excluded ? 1 : c.quarantined;
+      return (
+        `(${literal(f.file.id)}, ${literal(f.file.name)}, ${literal(f.batchId)}, ` +
+        `${events}::BIGINT, ${quarantined}::BIGINT, ${f.bytes}::BIGINT, ${literal(JSON.stringify(perFile[f.index]))})`
+      );
+    });
+    const relation =
+      `SELECT file_id, source, batch_id, events, quarantined, bytes, tables, ` +
+      `CAST(${literal(nowText())} AS TIMESTAMP) AS committed_at ` +
+      `FROM (VALUES ${rows.join(', ')}) AS v(file_id, source, batch_id, events, quarantined, bytes, tables)`;
+    const table = await this.lake.createTable('ingest_log', {});
+    await table.append(relation, txn);
+  }
+
+  /** File ids among `ids` that ingest_log records as committed. */
+  async committedFiles(ids: string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (ids.length === 0) return out;
+    const table = await this.lake.table('ingest_log');
+    if (!table) return out;
+    const snap = await table.snapshot();
+    if (snap.files.length === 0) return out;
+    const scan = await snap.scan();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const list = ids
+        .slice(i, i + 1000)
+        .map(literal)
+        .join(', ');
+      const rows = await this.lake.db.all<{ file_id: string }>(
+        `SELECT DISTINCT file_id FROM ${scan} WHERE file_id IN (${list})`,
+      );
+      for (const r of rows) out.add(r.file_id);
+    }
+    return out;
+  }
+}
