@@ -82,7 +82,7 @@ export interface Action {
 }
 
 /** Reader features Talon reads correctly. */
-export const SUPPORTED_READER_FEATURES = new Set(['timestampNtz', 'vacuumProtocolCheck']);
+export const SUPPORTED_READER_FEATURES = new Set(['timestampNtz', 'vacuumProtocolCheck', 'v2Checkpoint']);
 
 /** Writer features whose rules Talon follows (or that need nothing from a writer like Talon). */
 export const SUPPORTED_WRITER_FEATURES = new Set([
@@ -92,6 +92,7 @@ export const SUPPORTED_WRITER_FEATURES = new Set([
   'timestampNtz',
   'vacuumProtocolCheck',
   'domainMetadata',
+  'v2Checkpoint',
 ]);
 
 /** Thrown for tables that need a protocol feature Talon lacks: reading them could give wrong rows. */
