@@ -129,7 +129,10 @@ export function splitCsvRow(line: string): string[] {
 const rangeCache = new Map<string, Promise<Map<number, AsnRange[]>>>();
 
 /** Reads the rows of the wanted AS numbers, in file order (cached per file and AS set). */
-export function loadAsnRanges(csvPath: string, wanted: ReadonlySet<number>): Promise<Map<number, AsnRange[]>> {
+export function loadAsnRanges(
+  csvPath: string,
+  wanted: ReadonlySet<number>,
+): Promise<Map<number, AsnRange[]>> {
   const key = `${csvPath}\u0000${[...wanted].sort((a, b) => a - b).join(',')}`;
   let p = rangeCache.get(key);
   if (!p) {
@@ -140,10 +143,7 @@ export function loadAsnRanges(csvPath: string, wanted: ReadonlySet<number>): Pro
   return p;
 }
 
-async function readAsnRanges(
-  csvPath: string,
-  wanted: ReadonlySet<number>,
-): Promise<Map<number, AsnRange[]>> {
+async function readAsnRanges(csvPath: string, wanted: ReadonlySet<number>): Promise<Map<number, AsnRange[]>> {
   const byAsn = new Map<number, AsnRange[]>();
   const rl = createInterface({ input: createReadStream(csvPath, 'utf8'), crlfDelay: Infinity });
   for await (const line of rl) {

@@ -7,7 +7,13 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { generateFdr, type GenerateSummary } from './index.js';
 
-const BASE = { events: 6000, hosts: 12, days: 3, start: '2026-03-02T00:00:00.000Z', progress: false } as const;
+const BASE = {
+  events: 6000,
+  hosts: 12,
+  days: 3,
+  start: '2026-03-02T00:00:00.000Z',
+  progress: false,
+} as const;
 
 let root: string;
 let runA: string;
@@ -58,7 +64,9 @@ test('refuses to overwrite earlier output without force, replaces it with force'
   await assert.rejects(generateFdr({ ...BASE, events: 1500, out: dir, seed: 2 }), /--force/);
   await generateFdr({ ...BASE, events: 1500, out: dir, seed: 2, force: true });
   const manifests = await readdir(path.join(dir, 'manifests'));
-  const s = JSON.parse(await readFile(path.join(dir, 'ground-truth.json'), 'utf8')) as { generator: { seed: string } };
+  const s = JSON.parse(await readFile(path.join(dir, 'ground-truth.json'), 'utf8')) as {
+    generator: { seed: string };
+  };
   assert.equal(s.generator.seed, '2');
   // Only the second run's batches are left.
   const data = await readdir(path.join(dir, 'data'));
@@ -81,7 +89,15 @@ test('every batch has an FDR SQS manifest whose sizes and MD5s match the files',
   const prefixes = new Set<string>();
   for (const n of names) {
     const m = JSON.parse(await readFile(path.join(runA, 'manifests', n), 'utf8')) as Manifest;
-    assert.deepEqual(Object.keys(m), ['cid', 'timestamp', 'fileCount', 'totalSize', 'bucket', 'pathPrefix', 'files']);
+    assert.deepEqual(Object.keys(m), [
+      'cid',
+      'timestamp',
+      'fileCount',
+      'totalSize',
+      'bucket',
+      'pathPrefix',
+      'files',
+    ]);
     assert.match(m.cid, /^[0-9a-f]{32}$/);
     assert.equal(typeof m.timestamp, 'number');
     assert.match(m.pathPrefix, /^(data|fdrv2\/aidmaster|fdrv2\/userinfo)\/[0-9a-f-]{36}$/);
@@ -135,7 +151,10 @@ const REQUIRED_TYPES = [
 
 test('data parts are valid gzip NDJSON with the FDR envelope, string values and the required types', async () => {
   const files = await dataFilesInOrder(runA);
-  assert.deepEqual(files.slice().sort(), (await listFiles(runA)).filter((f) => f.startsWith('data/')));
+  assert.deepEqual(
+    files.slice().sort(),
+    (await listFiles(runA)).filter((f) => f.startsWith('data/')),
+  );
   assert.ok(files.length >= summaryA.batches * 2, 'several parts per batch');
   const types = new Map<string, number>();
   const ids = new Set<string>();
@@ -159,10 +178,14 @@ test('data parts are valid gzip NDJSON with the FDR envelope, string values and 
       assert.match(ev.event_platform, /^(Win|Mac|Lin)$/);
       assert.match(ev.name, new RegExp(`^${ev.event_simpleName}(Mac|Lin)?V\\d+$`));
       assert.equal(ev.name.includes('Mac'), ev.event_platform === 'Mac');
-      for (const k of ['ConfigBuild', 'ConfigStateHash', 'Entitlements', 'EffectiveTransmissionClass']) assert.ok(k in ev, k);
+      for (const k of ['ConfigBuild', 'ConfigStateHash', 'Entitlements', 'EffectiveTransmissionClass'])
+        assert.ok(k in ev, k);
       if ('ContextTimeStamp' in ev) {
         assert.match(ev.ContextTimeStamp, /^\d{10}\.\d{3}$/);
-        assert.ok(Number(ev.ContextTimeStamp) * 1000 <= Number(ev.timestamp), 'sensor time precedes cloud time');
+        assert.ok(
+          Number(ev.ContextTimeStamp) * 1000 <= Number(ev.timestamp),
+          'sensor time precedes cloud time',
+        );
       }
       assert.ok(!ids.has(ev.id), 'ids are unique');
       ids.add(ev.id);
@@ -186,7 +209,10 @@ test('data parts are valid gzip NDJSON with the FDR envelope, string values and 
   assert.deepEqual(Object.fromEntries(types), summaryA.eventsByType);
   // Network and DNS activity belongs to processes the data reports (TargetProcessId → ContextProcessId).
   const resolved = contextIds.filter(([aid, pid]) => processIds.get(aid)?.has(pid)).length;
-  assert.ok(resolved / contextIds.length > 0.95, `only ${resolved}/${contextIds.length} ContextProcessIds resolve`);
+  assert.ok(
+    resolved / contextIds.length > 0.95,
+    `only ${resolved}/${contextIds.length} ContextProcessIds resolve`,
+  );
 });
 
 test('fdrv2 aidmaster and userinfo rows describe the hosts and users of the events', async () => {
@@ -205,7 +231,17 @@ test('fdrv2 aidmaster and userinfo rows describe the hosts and users of the even
   assert.equal(hosts.length, 12);
   for (const h of hosts) {
     assert.ok(!('event_simpleName' in h));
-    for (const k of ['aid', 'cid', 'ComputerName', 'AgentVersion', 'MAC', 'OU', 'SiteName', 'event_platform', 'aip']) {
+    for (const k of [
+      'aid',
+      'cid',
+      'ComputerName',
+      'AgentVersion',
+      'MAC',
+      'OU',
+      'SiteName',
+      'event_platform',
+      'aip',
+    ]) {
       assert.ok(typeof h[k] === 'string' && h[k] !== '', `aidmaster ${k}`);
     }
     assert.match(h.MAC, /^([0-9A-F]{2}-){5}[0-9A-F]{2}$/);
@@ -216,13 +252,23 @@ test('fdrv2 aidmaster and userinfo rows describe the hosts and users of the even
     assert.match(u.UserSid, /^S-1-5-21-\d+-\d+-\d+-\d+$/);
     assert.ok(u.UserName);
   }
-  const gt = JSON.parse(await readFile(path.join(runA, 'ground-truth.json'), 'utf8')) as { hosts: { aid: string }[] };
+  const gt = JSON.parse(await readFile(path.join(runA, 'ground-truth.json'), 'utf8')) as {
+    hosts: { aid: string }[];
+  };
   assert.deepEqual(hosts.map((h) => h.aid).sort(), gt.hosts.map((h) => h.aid).sort());
 });
 
 test('memory stays bounded by the part size on a bigger run', async () => {
   const dir = path.join(root, 'big');
-  const s = await generateFdr({ ...BASE, out: dir, events: 60_000, days: 2, partEvents: 4000, batches: 3, seed: 'big' });
+  const s = await generateFdr({
+    ...BASE,
+    out: dir,
+    events: 60_000,
+    days: 2,
+    partEvents: 4000,
+    batches: 3,
+    seed: 'big',
+  });
   assert.equal(s.events, 60_000);
   assert.ok(s.dataFiles >= 15, `parts: ${s.dataFiles}`);
   // One part (≤ partEvents background events plus the planted events falling into it) at a time.
