@@ -1,0 +1,208 @@
+/**
+ * End to end, the way CrowdStrike delivers FDR: generated batches in an S3 bucket, one SQS
+ * message per batch (the manifest), `SqsSource` → `ingest` → lake tables. Exactly once: every
+ * event lands once, a redelivered message adds nothing, a wrong MD5 is quarantined.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { generateFdr, type GenerateSummary } from '../generate/index.js';
+import { ingest, type IngestSummary } from '../ingest/pipeline.js';
+import { Lake } from '../lake/lake.js';
+import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
+import { SqsSource } from './sqs.js';
+
+const BUCKET = 'cs-prod-cannon-talon-test';
+
+let tmp: string;
+let aws: Fauxqs;
+let gen: GenerateSummary;
+let manifests: string[];
+let parts: string[];
+
+before(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'talon-sqs-ingest-'));
+  const out = path.join(tmp, 'fdr');
+  gen = await generateFdr({
+    out,
+    events: 1500,
+    hosts: 8,
+    days: 1,
+    seed: 'sqs-e2e',
+    bucket: BUCKET,
+    progress: false,
+  });
+  aws = await startFauxqs();
+  await aws.createBucket(BUCKET);
+  // The bucket holds what CrowdStrike puts there: data/ and fdrv2/ (not the manifests).
+  parts = [];
+  for (const top of ['data', 'fdrv2']) {
+    for (const rel of await walk(path.join(out, top))) {
+      const key = `${top}/${rel}`;
+      await aws.putObject(BUCKET, key, await readFile(path.join(out, key)));
+      parts.push(key);
+    }
+  }
+  manifests = await Promise.all(gen.paths.manifests.map((m) => readFile(path.join(out, m), 'utf8')));
+});
+
+after(async () => {
+  await aws?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function walk(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await walk(path.join(dir, e.name), rel)));
+    else out.push(rel);
+  }
+  return out;
+}
+
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+
+/** Runs `workers` SqsSource+ingest pairs on one queue until it is empty; their summaries. */
+async function drain(lakeDir: string, queueUrl: string, workers = 1): Promise<IngestSummary[]> {
+  const ac = new AbortController();
+  const runs = Array.from({ length: workers }, async () => {
+    const lake = await Lake.open(lakeDir);
+    const source = new SqsSource({
+      queueUrl,
+      ...aws.clientConfig,
+      waitTimeSeconds: 1,
+      visibilityTimeout: 60,
+      s3: { forcePathStyle: true },
+      log: () => {},
+    });
+    try {
+      return await ingest(lake, source, { signal: ac.signal, enricher: null, progress: false });
+    } finally {
+      await source.close();
+      lake.close();
+    }
+  });
+  const failed = Promise.race(runs.map((r) => r.then(() => new Promise<never>(() => {}))));
+  const empty = (async () => {
+    const end = Date.now() + 120_000;
+    while (Date.now() < end) {
+      const c = await aws.queueCounts(queueUrl);
+      if (c.visible === 0 && c.inFlight === 0 && c.delayed === 0) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error('queue not drained within 120 s');
+  })();
+  // An ingest that throws (or ends early) fails the test instead of waiting for the queue.
+  await Promise.race([empty, failed]);
+  ac.abort();
+  return Promise.all(runs);
+}
+
+/** Runs each query (returning one `n`) against the lake's current tables. */
+async function counts(lakeDir: string, queries: Record<string, string>): Promise<Record<string, number>> {
+  const lake = await Lake.open(lakeDir);
+  try {
+    await lake.registerViews();
+    const out: Record<string, number> = {};
+    for (const [k, sql] of Object.entries(queries)) {
+      const rows = await lake.db.all<{ n: bigint | number }>(sql);
+      out[k] = Number(rows[0]?.n ?? 0);
+    }
+    return out;
+  } finally {
+    lake.close();
+  }
+}
+
+const count = async (lakeDir: string, sql: string) => (await counts(lakeDir, { n: sql })).n;
+
+/** Rows per event table, for the types the generator wrote. */
+const tableCounts = (lakeDir: string) =>
+  counts(
+    lakeDir,
+    Object.fromEntries(Object.keys(gen.eventsByType).map((t) => [t, `SELECT count(*) AS n FROM "${t}"`])),
+  );
+
+test(
+  'FDR via S3+SQS: every event once across two workers; redelivery adds nothing; wrong MD5 and malformed messages quarantined',
+  { timeout: 300_000 },
+  async () => {
+    const lakeDir = path.join(tmp, 'lake');
+    const queueUrl = await aws.createQueue();
+    for (const m of manifests) await aws.sendMessage(queueUrl, m);
+
+    // Two workers share the queue, committing to the same lake.
+    const first = await drain(lakeDir, queueUrl, 2);
+    const files = first.reduce((n, s) => n + s.files, 0);
+    assert.equal(files, parts.length, 'every part ingested once');
+    assert.deepEqual(await tableCounts(lakeDir), gen.eventsByType, 'every generated event exactly once');
+    assert.equal(await count(lakeDir, 'SELECT count(*) AS n FROM ingest_log'), parts.length);
+    assert.equal(await count(lakeDir, 'SELECT count(DISTINCT file_id) AS n FROM ingest_log'), parts.length);
+    assert.equal(
+      await count(
+        lakeDir,
+        `SELECT count(*) AS n FROM ingest_log WHERE file_id NOT LIKE 's3://${BUCKET}/%#%'`,
+      ),
+      0,
+    );
+
+    // CrowdStrike (or SQS) delivers every message again: nothing is added, the queue empties.
+    for (const m of manifests) await aws.sendMessage(queueUrl, m);
+    const [again] = await drain(lakeDir, queueUrl);
+    assert.equal(again.events, 0);
+    assert.equal(again.files, 0);
+    assert.equal(again.skippedFiles, parts.length);
+    assert.deepEqual(await tableCounts(lakeDir), gen.eventsByType);
+
+    // A batch whose message states a wrong MD5: none of its events, one md5_mismatch row.
+    const uuid = randomUUID();
+    const gz = gzipSync(
+      JSON.stringify({
+        event_simpleName: 'DnsRequest',
+        DomainName: 'tampered.example',
+        timestamp: '1772409600000',
+      }) + '\n',
+    );
+    const key = `data/${uuid}/part-00000.gz`;
+    await aws.putObject(BUCKET, key, gz);
+    const wrong = md5(Buffer.from('not these bytes'));
+    assert.notEqual(wrong, md5(gz));
+    await aws.sendMessage(
+      queueUrl,
+      JSON.stringify({
+        cid: 'c',
+        timestamp: 1772409600000,
+        fileCount: 1,
+        totalSize: gz.length,
+        bucket: BUCKET,
+        pathPrefix: `data/${uuid}`,
+        files: [{ path: key, size: gz.length, checksum: wrong }],
+      }),
+    );
+    // And a message that is not a manifest at all.
+    const malformedId = await aws.sendMessage(queueUrl, 'definitely {not an FDR manifest');
+    const [third] = await drain(lakeDir, queueUrl);
+    assert.equal(third.events, 0);
+    assert.deepEqual(await tableCounts(lakeDir), gen.eventsByType, 'tampered file added no event');
+    assert.equal(
+      await count(
+        lakeDir,
+        `SELECT count(*) AS n FROM quarantine WHERE reason = 'md5_mismatch' AND source = 's3://${BUCKET}/${key}'`,
+      ),
+      1,
+    );
+    assert.equal(
+      await count(
+        lakeDir,
+        `SELECT count(*) AS n FROM quarantine WHERE source LIKE '%/${malformedId}' AND raw LIKE '%definitely {not an FDR manifest%'`,
+      ),
+      1,
+      'the malformed body is kept in quarantine',
+    );
+  },
+);
