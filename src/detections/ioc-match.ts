@@ -80,7 +80,10 @@ export const iocMatch: Detection = {
         id: 'ioc_match',
         detection: this.id,
         description: this.description,
-        sources: tables.map((table) => ({ table })),
+        sources: tables.map((table) => ({
+          table,
+          columns: [...COMMON.map(([c]) => c), ...Object.keys(s.iocMappings[table])],
+        })),
         snapshots: [IOCS_TABLE, IOC_DEDUP_STATE, AIDMASTER],
         stateTables: [IOC_DEDUP_STATE],
         operators: [

@@ -45,7 +45,7 @@ export const newLogonLocation: Detection = {
       id: 'new_logon_location.merge',
       detection: this.id,
       description: 'UserLogon → per-user networks (MERGE into logon_locations)',
-      sources: [{ table: 'UserLogon' }],
+      sources: [{ table: 'UserLogon', columns: ['UserName', 'aip_as', 'timestamp', 'aid', 'aip'] }],
       snapshots: [LOGON_LOCATIONS],
       stateTables: [LOGON_LOCATIONS],
       operators: [

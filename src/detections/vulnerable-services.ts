@@ -38,7 +38,10 @@ export const vulnerableServices: Detection = {
         id: 'vulnerable_services',
         detection: this.id,
         description: this.description,
-        sources: SOURCES.map((table) => ({ table })),
+        sources: SOURCES.map((table) => ({
+          table,
+          columns: ['aip', 'aid', 'LocalPort', 'timestamp', 'aip_geo', 'aip_as', 'id'],
+        })),
         snapshots: [AIDMASTER],
         operators: [
           'union(NetworkListenIP4, NetworkListenIP6)',

@@ -76,9 +76,22 @@ export class MicroBatch {
       const types = src.changeTypes ?? ['insert'];
       let expr: string;
       if (range.end > range.start) {
-        expr = `SELECT * FROM ${await readChanges(table, range.start, range.end)} WHERE _change_type IN (${types
-          .map(literal)
-          .join(', ')})`;
+        const changes = await readChanges(table, range.start, range.end);
+        let select = '*';
+        if (src.columns) {
+          const wanted = new Set([
+            ...src.columns.map((c) => c.split('.')[0].toLowerCase()),
+            '_change_type',
+            '_commit_version',
+            '_commit_timestamp',
+          ]);
+          const have = await this.db.columns(`SELECT * FROM ${changes}`);
+          select = have
+            .filter((c) => wanted.has(c.name.toLowerCase()))
+            .map((c) => ident(c.name))
+            .join(', ');
+        }
+        expr = `SELECT ${select} FROM ${changes} WHERE _change_type IN (${types.map(literal).join(', ')})`;
       } else {
         const snap = await table.snapshot({ version: range.end });
         expr =

@@ -15,6 +15,11 @@ export interface SourceSpec {
   table: string;
   /** Which change rows form the batch; default `['insert']` (append-only event tables). */
   changeTypes?: ChangeType[];
+  /**
+   * Columns the transformation reads (any case; `a.b` means column `a`); default all. Only
+   * these are read from the Parquet files — event tables are wide, detections need few.
+   */
+  columns?: string[];
 }
 
 /**
