@@ -22,11 +22,23 @@ test('IPv4 ranges: quoted names with commas and doubled quotes, CRLF, gaps', () 
     1,
   );
   assert.equal(table.size, 5);
-  assert.deepEqual(table.lookup(v4('1.0.0.1')), { as_number: 13335, as_org: 'Cloudflare, Inc.', as_network: '1.0.0.0/24' });
+  assert.deepEqual(table.lookup(v4('1.0.0.1')), {
+    as_number: 13335,
+    as_org: 'Cloudflare, Inc.',
+    as_network: '1.0.0.0/24',
+  });
   assert.equal(table.lookup(v4('2.26.200.1'))?.as_org, 'LLC "SPUTNIK"');
-  assert.deepEqual(table.lookup(v4('8.8.8.8')), { as_number: 15169, as_org: 'Google LLC', as_network: '8.8.8.0/24' });
+  assert.deepEqual(table.lookup(v4('8.8.8.8')), {
+    as_number: 15169,
+    as_org: 'Google LLC',
+    as_network: '8.8.8.0/24',
+  });
   assert.equal(table.lookup(v4('8.8.4.4'))?.as_network, '8.8.4.0/22');
-  assert.deepEqual(table.lookup(v4('10.0.0.9')), { as_number: 64500, as_org: null, as_network: '10.0.0.0/24' });
+  assert.deepEqual(table.lookup(v4('10.0.0.9')), {
+    as_number: 64500,
+    as_org: null,
+    as_network: '10.0.0.0/24',
+  });
   assert.equal(table.lookup(v4('1.0.1.0')), null); // between ranges
   assert.equal(table.lookup(v4('0.0.0.1')), null); // before the first
   assert.equal(table.lookup(v4('255.0.0.1')), null); // after the last

@@ -47,7 +47,9 @@ export function openMmdb(path: string): Reader<MmdbRecord> {
   try {
     return new Reader<MmdbRecord>(buf);
   } catch (err) {
-    throw new Error(`${path} is not a valid MaxMind DB (.mmdb) file: ${(err as Error).message}`, { cause: err });
+    throw new Error(`${path} is not a valid MaxMind DB (.mmdb) file: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -75,18 +77,31 @@ export function countryName(code: string): string | null {
   return name;
 }
 
+const float32TextCache = new Map<number, number>();
+
 /**
  * ip-location-db stores coordinates as 32-bit floats, so 37.422 reads back as
  * 37.422000885009766; the shortest decimal with the same float32 is what the source said.
  */
 export function float32Text(x: number): number {
   if (Math.fround(x) !== x) return x;
-  for (let p = 1; p <= 9; p++) {
-    const y = Number(x.toPrecision(p));
-    if (Math.fround(y) === x) return y;
+  let y = float32TextCache.get(x);
+  if (y === undefined) {
+    y = x;
+    for (let p = 1; p <= 9; p++) {
+      const candidate = Number(x.toPrecision(p));
+      if (Math.fround(candidate) === x) {
+        y = candidate;
+        break;
+      }
+    }
+    // City coordinates repeat (one centroid per city), so this stays small; bounded anyway.
+    if (float32TextCache.size > 200_000) float32TextCache.clear();
+    float32TextCache.set(x, y);
   }
-  return x;
+  return y;
 }
+
 
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
@@ -100,7 +115,11 @@ function num(v: unknown): number | null {
 export function geoFromRecord(rec: MmdbRecord | null): GeoInfo | null {
   if (!rec) return null;
   let geo: GeoInfo;
-  if (typeof rec.country_code === 'string' || typeof rec.city === 'string' || typeof rec.latitude === 'number') {
+  if (
+    typeof rec.country_code === 'string' ||
+    typeof rec.city === 'string' ||
+    typeof rec.latitude === 'number'
+  ) {
     const code = str(rec.country_code);
     const lat = num(rec.latitude);
     const lon = num(rec.longitude);
@@ -120,7 +139,8 @@ export function geoFromRecord(rec: MmdbRecord | null): GeoInfo | null {
       longitude: num(rec.location?.longitude),
     };
   }
-  if (geo.country === null && geo.country_code === null && geo.city === null && geo.latitude === null) return null;
+  if (geo.country === null && geo.country_code === null && geo.city === null && geo.latitude === null)
+    return null;
   return geo;
 }
 

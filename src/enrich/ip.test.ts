@@ -17,7 +17,18 @@ test('parses IPv4 strictly', () => {
   assert.equal(parseIpv4('8.8.8.8'), 0x08080808);
   assert.equal(parseIpv4('255.255.255.255'), 0xffffffff);
   assert.equal(parseIpv4('0.0.0.0'), 0);
-  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.2.3.-4', '01.2.3.4', '1..2.3', '1.2.3.4 ', 'a.b.c.d', '1.2.3.4.'])
+  for (const bad of [
+    '',
+    '1.2.3',
+    '1.2.3.4.5',
+    '256.1.1.1',
+    '1.2.3.-4',
+    '01.2.3.4',
+    '1..2.3',
+    '1.2.3.4 ',
+    'a.b.c.d',
+    '1.2.3.4.',
+  ])
     assert.equal(parseIpv4(bad), -1, bad);
 });
 
@@ -31,7 +42,20 @@ test('parses IPv6 in compressed, long, embedded-IPv4 and zoned forms', () => {
   assert.deepEqual(words('::ffff:1.2.3.4'), [0, 0, 0xffff, 0x01020304]);
   assert.deepEqual(words('fe80::1%eth0'), [0xfe800000, 0, 0, 1]);
   assert.deepEqual(words('1:2:3:4:5:6:7::'), [0x00010002, 0x00030004, 0x00050006, 0x00070000]);
-  for (const bad of [':', ':1', '1:', '1:::2', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '12345::', 'g::1', '1:2:3:4:5:6:7:8::', '::1.2.3', 'fe80::1%'])
+  for (const bad of [
+    ':',
+    ':1',
+    '1:',
+    '1:::2',
+    '1::2::3',
+    '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4:5:6:7',
+    '12345::',
+    'g::1',
+    '1:2:3:4:5:6:7:8::',
+    '::1.2.3',
+    'fe80::1%',
+  ])
     assert.equal(parseIpv6(bad), null, bad);
 });
 
@@ -140,7 +164,14 @@ test('network of a range row is the largest aligned block inside it', () => {
   assert.equal(v4NetworkWithin(ip('0.0.0.1'), 0, 0xffffffff), '0.0.0.0/0');
   assert.equal(v4NetworkWithin(ip('9.9.9.9'), ip('9.9.9.9'), ip('9.9.9.9')), '9.9.9.9/32');
   const w = (s: string) => parseIpv6(s)!;
-  assert.equal(v6NetworkWithin(w('2001:4860:4860::8888'), w('2001:4860::'), w('2001:4860:ffff:ffff:ffff:ffff:ffff:ffff')), '2001:4860::/32');
+  assert.equal(
+    v6NetworkWithin(
+      w('2001:4860:4860::8888'),
+      w('2001:4860::'),
+      w('2001:4860:ffff:ffff:ffff:ffff:ffff:ffff'),
+    ),
+    '2001:4860::/32',
+  );
   assert.equal(cidr(parseIp('81.2.69.142')!, 31), '81.2.69.142/31');
   assert.equal(cidr(parseIp('81.2.69.143')!, 31), '81.2.69.142/31');
   assert.equal(cidr(parseIp('2001:db8::1')!, 32), '2001:db8::/32');

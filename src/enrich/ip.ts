@@ -124,7 +124,6 @@ export function parseIpv6(s: string): Uint32Array | null {
       if (v4 < 0) return null;
       groups[n++] = v4 >>> 16;
       groups[n++] = v4 & 0xffff;
-      i = end;
       break;
     }
     const len = i - groupStart;
@@ -177,7 +176,7 @@ export function formatIpv6(words: ArrayLike<number>): string {
   for (let k = 0; k < 4; k++) g.push(words[k] >>> 16, words[k] & 0xffff);
   let bestStart = -1;
   let bestLen = 1;
-  for (let k = 0; k < 8; ) {
+  for (let k = 0; k < 8;) {
     if (g[k] !== 0) {
       k++;
       continue;
@@ -203,7 +202,7 @@ export function formatIp(ip: ParsedIp): string {
 function inV4(v4: number, net: number, bits: number): boolean {
   if (bits === 0) return true;
   const mask = bits === 32 ? 0xffffffff : ~(0xffffffff >>> bits);
-  return ((v4 & mask) >>> 0) === net >>> 0;
+  return (v4 & mask) >>> 0 === net >>> 0;
 }
 
 /** IPv4 special-purpose blocks, most specific first where they nest. */
@@ -321,10 +320,18 @@ export function compareWords(a: ArrayLike<number>, b: ArrayLike<number>): number
 }
 
 /** IPv6 counterpart of {@link v4NetworkWithin}. */
-export function v6NetworkWithin(words: ArrayLike<number>, start: ArrayLike<number>, end: ArrayLike<number>): string {
+export function v6NetworkWithin(
+  words: ArrayLike<number>,
+  start: ArrayLike<number>,
+  end: ArrayLike<number>,
+): string {
   let bits = 0;
   for (; bits < 128; bits++) {
-    if (compareWords(maskWords(words, bits, 0), start) >= 0 && compareWords(maskWords(words, bits, 1), end) <= 0) break;
+    if (
+      compareWords(maskWords(words, bits, 0), start) >= 0 &&
+      compareWords(maskWords(words, bits, 1), end) <= 0
+    )
+      break;
   }
   return `${formatIpv6(maskWords(words, bits, 0))}/${bits}`;
 }

@@ -15,12 +15,20 @@ test('splits names at the ICANN public suffix', () => {
     public_suffix: 'com',
     subdomain: 'a.b',
   });
-  assert.deepEqual(splitDomain('example.com'), { registered_domain: 'example.com', public_suffix: 'com', subdomain: null });
+  assert.deepEqual(splitDomain('example.com'), {
+    registered_domain: 'example.com',
+    public_suffix: 'com',
+    subdomain: null,
+  });
 });
 
 test('a bare suffix has no registered domain', () => {
   assert.deepEqual(splitDomain('com'), { registered_domain: null, public_suffix: 'com', subdomain: null });
-  assert.deepEqual(splitDomain('co.uk'), { registered_domain: null, public_suffix: 'co.uk', subdomain: null });
+  assert.deepEqual(splitDomain('co.uk'), {
+    registered_domain: null,
+    public_suffix: 'co.uk',
+    subdomain: null,
+  });
 });
 
 test('case, surrounding space and the root dot do not matter', () => {
@@ -44,7 +52,11 @@ test('private PSL section counts by default; ICANN-only on request', () => {
     public_suffix: 'duckdns.org',
     subdomain: null,
   });
-  assert.deepEqual(splitDomain('a.b.github.io'), { registered_domain: 'b.github.io', public_suffix: 'github.io', subdomain: 'a' });
+  assert.deepEqual(splitDomain('a.b.github.io'), {
+    registered_domain: 'b.github.io',
+    public_suffix: 'github.io',
+    subdomain: 'a',
+  });
   assert.deepEqual(splitDomain('evil.duckdns.org', false), {
     registered_domain: 'duckdns.org',
     public_suffix: 'org',
