@@ -3,9 +3,9 @@
  *
  * DuckDB runs `COPY (query) TO <staging folder>` — split into several files for large
  * writes, and one file set per partition — so rows never pass through JS memory. Partition
- * columns are not stored in the files (Delta convention); DuckDB partitions the output by one
- * hidden key, the hex of the JSON list of the serialized partition values, which the folder
- * names then give back exactly (no guessing at DuckDB's own escaping). Each finished file
+ * columns are not stored in the files (Delta convention); DuckDB partitions the output by
+ * hidden columns holding the Delta-serialized partition values, and the staging folder names
+ * DuckDB writes (percent-encoded) give them back. Each finished file
  * gets its stats from its footer and is uploaded under a Hive-style folder of the table.
  */
 import { randomUUID } from 'node:crypto';
@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { ident, literal } from '../sql/duckdb.js';
 import type { ColumnInfo, Db } from '../sql/duckdb.js';
 import type { AddAction } from './actions.js';
-import { partitionFolder, toLogPath } from './partition.js';
+import { HIVE_NULL, partitionFolder, toLogPath } from './partition.js';
 import { deltaTypeOfDuck, duckType, field, findField, writeType } from './schema.js';
 import { parquetStats } from './stats.js';
 import type { ObjectStore } from './store.js';
@@ -96,8 +96,10 @@ export async function writeRelation(
     ];
     let projection = select.join(', ');
     if (parts.length > 0) {
-      projection += `, hex(to_json([${partExprs.join(', ')}])) AS ${PK}`;
-      options.push(`PARTITION_BY (${PK})`);
+      // 'v' marks a present value, so a NULL (DuckDB's __HIVE_DEFAULT_PARTITION__ folder) can
+      // never be confused with a string that happens to spell that name.
+      projection += ', ' + partExprs.map((e, i) => `'v' || ${e} AS ${PK}${i}`).join(', ');
+      options.push(`PARTITION_BY (${parts.map((_, i) => `${PK}${i}`).join(', ')})`);
     } else {
       options.push(`FILE_SIZE_BYTES ${Math.max(1 << 20, target.fileSizeBytes ?? 256 * 1024 * 1024)}`);
     }
@@ -112,10 +114,7 @@ export async function writeRelation(
       if (st.numRecords === 0) continue;
       let values: Record<string, string | null> = {};
       if (parts.length > 0) {
-        const m = new RegExp(`${PK}=([0-9A-Fa-f]+)`).exec(local);
-        if (!m) throw new Error(`internal: no partition key in ${local}`);
-        const list = JSON.parse(Buffer.from(m[1], 'hex').toString('utf8')) as (string | null)[];
-        values = Object.fromEntries(parts.map((p, i) => [p, list[i] ?? null]));
+        values = partitionValuesOf(path.relative(staging, local), parts);
       }
       const folder = parts.length > 0 ? partitionFolder(parts, values) + '/' : '';
       const codecTag = codec === 'none' || codec === 'uncompressed' ? '' : `.${codec}`;
@@ -137,6 +136,21 @@ export async function writeRelation(
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
+}
+
+/** Reads back the partition values from DuckDB's `__talon_pk0=v…/__talon_pk1=v…/` folders. */
+function partitionValuesOf(relative: string, parts: string[]): Record<string, string | null> {
+  const values: Record<string, string | null> = {};
+  for (const seg of relative.split(path.sep).slice(0, -1)) {
+    const m = new RegExp(`^${PK}(\\d+)=(.*)$`).exec(seg);
+    if (!m) throw new Error(`internal: unexpected staging folder ${seg}`);
+    const raw = m[2];
+    // DuckDB percent-encodes partition values in folder names; NULL is Hive's default partition.
+    values[parts[Number(m[1])]] = raw === HIVE_NULL ? null : decodeURIComponent(raw).slice(1);
+  }
+  for (const p of parts)
+    if (!(p in values)) throw new Error(`internal: no folder for partition column ${p} in ${relative}`);
+  return values;
 }
 
 async function listFiles(dir: string): Promise<string[]> {
