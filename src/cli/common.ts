@@ -12,6 +12,7 @@
  * Exit codes: 0 success, 1 failure (`talon: <message>` on stderr), 2 usage error (bad flag,
  * missing argument, invalid configuration).
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,6 +112,14 @@ export function withConfig<A extends unknown[] = string[]>(
   });
 }
 
+export interface WithLakeOptions {
+  /**
+   * The command only reads: a local lake folder must already exist (opening creates one, and
+   * a mistyped `--lake` should be an error, not an empty lake).
+   */
+  existing?: boolean;
+}
+
 /**
  * Adds `--lake` to `cmd` and sets its action: loads the config, opens the lake, calls `fn`,
  * and always closes the lake (and removes this command's S3 cache folder).
@@ -119,6 +128,7 @@ export function withLake<A extends unknown[] = string[]>(
   cmd: Command,
   fn: (ctx: LakeContext, ...args: A) => Promise<void>,
   overrides?: (opts: Opts) => Opts,
+  options: WithLakeOptions = {},
 ): Command {
   lakeOption(cmd);
   return withConfig<A>(
@@ -126,6 +136,11 @@ export function withLake<A extends unknown[] = string[]>(
     async (ctx, ...args) => {
       const location = ctx.config.lake;
       const isS3 = location.startsWith('s3://');
+      if (options.existing && !isS3 && !existsSync(path.resolve(location))) {
+        throw new CliError(
+          `no lake at ${path.resolve(location)} (set it with --lake, TALON_LAKE or lake: in talon.yaml)`,
+        );
+      }
       const cacheDir = isS3 ? await mkdtemp(path.join(os.tmpdir(), 'talon-cache-')) : undefined;
       let lake: Lake | undefined;
       try {

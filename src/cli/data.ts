@@ -20,6 +20,9 @@ import {
 } from './common.js';
 import { lockDown, runReadOnly, translateError } from '../sql/readonly.js';
 import type { DeltaTable } from '../lake/table.js';
+import { log } from '../log.js';
+
+const EXISTING = { existing: true };
 
 export function registerDataCommands(program: Command): void {
   withLake(
@@ -35,6 +38,8 @@ export function registerDataCommands(program: Command): void {
         rows as unknown as Record<string, unknown>[],
       );
     },
+    undefined,
+    EXISTING,
   );
 
   withLake(
@@ -51,6 +56,8 @@ export function registerDataCommands(program: Command): void {
     async (ctx, sql: string) => {
       await runQuery(ctx, sql === '-' ? await readStdin() : sql);
     },
+    undefined,
+    EXISTING,
   );
 
   const table = program.command('table').description('table maintenance and history');
@@ -78,6 +85,8 @@ export function registerDataCommands(program: Command): void {
       }));
       printRows(opts.format, ['version', 'timestamp', 'operation', 'parameters', 'metrics', 'txn'], rows);
     },
+    undefined,
+    EXISTING,
   );
 
   withLake(
@@ -110,6 +119,8 @@ export function registerDataCommands(program: Command): void {
         );
       }
     },
+    undefined,
+    EXISTING,
   );
 
   withLake(
@@ -142,7 +153,14 @@ export function registerDataCommands(program: Command): void {
         );
       }
     },
+    undefined,
+    EXISTING,
   );
+}
+
+/** Tables the lake could not open (e.g. a Delta feature Talon cannot read) are named on stderr. */
+function warnUnreadable(lake: LakeContext['lake']): void {
+  for (const [table, reason] of lake.viewErrors) log.warn('table not readable', { table, reason });
 }
 
 async function requireTable(lake: LakeContext['lake'], name: string): Promise<DeltaTable> {
@@ -182,6 +200,7 @@ async function runQuery(ctx: LakeContext, sql: string): Promise<void> {
   const { lake, opts } = ctx;
   if (sql.trim() === '') throw new UsageError('query: the SQL is empty');
   await lake.registerViews();
+  warnUnreadable(lake);
   const allowed = ctx.lakeDir ?? ctx.cacheDir;
   if (!allowed) throw new Error('query: no local folder to allow for the lake');
   const spill = await mkdtemp(path.join(os.tmpdir(), 'talon-query-'));
