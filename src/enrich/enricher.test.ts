@@ -34,7 +34,10 @@ test('bundled databases: stable facts about well-known resolvers', () => {
 test('Falcon spellings of the same address enrich the same', () => {
   const mapped = enricher.lookupIp('::ffff:8.8.8.8');
   assert.deepEqual(mapped, enricher.lookupIp('8.8.8.8'));
-  assert.deepEqual(enricher.lookupIp('2001:4860:4860:0:0:0:0:8888'), enricher.lookupIp('2001:4860:4860::8888'));
+  assert.deepEqual(
+    enricher.lookupIp('2001:4860:4860:0:0:0:0:8888'),
+    enricher.lookupIp('2001:4860:4860::8888'),
+  );
 });
 
 test('non-public addresses are classified and not looked up', () => {
@@ -98,7 +101,16 @@ test('a bounded cache keeps answering correctly past its size', async () => {
 test('ipTable: one row per distinct value, same answers as lookupIp, typed structs', async () => {
   const db = await Db.open();
   try {
-    const values = ['8.8.8.8', '1.1.1.1', '10.0.0.1', '8.8.8.8', 'junk', '2001:4860:4860::8888', "it's", '10.0.0.5 1.1.1.1'];
+    const values = [
+      '8.8.8.8',
+      '1.1.1.1',
+      '10.0.0.1',
+      '8.8.8.8',
+      'junk',
+      '2001:4860:4860::8888',
+      "it's",
+      '10.0.0.5 1.1.1.1',
+    ];
     await enricher.ipTable(db, 'aip_lookup', values);
     const cols = await db.columns('SELECT * FROM aip_lookup');
     assert.deepEqual(cols, [
@@ -110,21 +122,34 @@ test('ipTable: one row per distinct value, same answers as lookupIp, typed struc
       },
       { name: 'asn', type: 'STRUCT(as_number BIGINT, as_org VARCHAR, as_network VARCHAR)' },
     ]);
-    const rows = await db.all<{ ip: string; ip_class: string; geo: unknown; asn: Record<string, unknown> | null }>(
-      'SELECT * FROM aip_lookup ORDER BY ip',
-    );
+    const rows = await db.all<{
+      ip: string;
+      ip_class: string;
+      geo: unknown;
+      asn: Record<string, unknown> | null;
+    }>('SELECT * FROM aip_lookup ORDER BY ip');
     assert.equal(rows.length, new Set(values).size);
     for (const row of rows) {
       const expected = enricher.lookupIp(row.ip);
       assert.equal(row.ip_class, expected.ip_class, row.ip);
       assert.deepEqual(row.geo, expected.geo, row.ip);
-      const asn = row.asn === null ? null : { ...row.asn, as_number: row.asn.as_number === null ? null : Number(row.asn.as_number) };
+      const asn =
+        row.asn === null
+          ? null
+          : { ...row.asn, as_number: row.asn.as_number === null ? null : Number(row.asn.as_number) };
       assert.deepEqual(asn, expected.as, row.ip);
     }
 
     // The join the ingest pipeline runs: struct fields reachable as the seed uses them.
-    await db.run(`CREATE TEMP TABLE events AS SELECT * FROM (VALUES ('8.8.8.8'), ('10.0.0.1'), (NULL)) t(aip)`);
-    const joined = await db.all<{ aip: string | null; cls: string | null; org: string | null; cc: string | null }>(
+    await db.run(
+      `CREATE TEMP TABLE events AS SELECT * FROM (VALUES ('8.8.8.8'), ('10.0.0.1'), (NULL)) t(aip)`,
+    );
+    const joined = await db.all<{
+      aip: string | null;
+      cls: string | null;
+      org: string | null;
+      cc: string | null;
+    }>(
       `SELECT e.aip, l.ip_class AS cls, l.asn.as_org AS org, l.geo.country_code AS cc
        FROM events e LEFT JOIN aip_lookup l ON l.ip = e.aip ORDER BY e.aip NULLS LAST`,
     );
@@ -153,7 +178,14 @@ test('ipTable: one row per distinct value, same answers as lookupIp, typed struc
 test('domainTable: one row per distinct domain with the PSL struct', async () => {
   const db = await Db.open();
   try {
-    await enricher.domainTable(db, 'dns_lookup', ['www.example.co.uk', 'com', '1.2.3.4', 'www.example.co.uk', '', 'a.b.github.io']);
+    await enricher.domainTable(db, 'dns_lookup', [
+      'www.example.co.uk',
+      'com',
+      '1.2.3.4',
+      'www.example.co.uk',
+      '',
+      'a.b.github.io',
+    ]);
     assert.deepEqual(await db.columns('SELECT * FROM dns_lookup'), [
       { name: 'domain', type: 'VARCHAR' },
       { name: 'psl', type: 'STRUCT(registered_domain VARCHAR, public_suffix VARCHAR, subdomain VARCHAR)' },
@@ -162,7 +194,10 @@ test('domainTable: one row per distinct domain with the PSL struct', async () =>
     assert.deepEqual(rows, [
       { domain: '', psl: null },
       { domain: '1.2.3.4', psl: null },
-      { domain: 'a.b.github.io', psl: { registered_domain: 'b.github.io', public_suffix: 'github.io', subdomain: 'a' } },
+      {
+        domain: 'a.b.github.io',
+        psl: { registered_domain: 'b.github.io', public_suffix: 'github.io', subdomain: 'a' },
+      },
       { domain: 'com', psl: { registered_domain: null, public_suffix: 'com', subdomain: null } },
       {
         domain: 'www.example.co.uk',

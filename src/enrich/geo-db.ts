@@ -102,7 +102,6 @@ export function float32Text(x: number): number {
   return y;
 }
 
-
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
 }

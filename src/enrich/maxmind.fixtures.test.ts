@@ -40,10 +40,13 @@ interface Network {
 
 /** Reads a source-data file: a list of one-key objects `{ "<cidr>": record }`. */
 function sourceNetworks(file: string): Network[] {
-  const list = JSON.parse(readFileSync(path.join(ROOT, 'source-data', file), 'utf8')) as Array<Record<string, SourceRecord>>;
+  const list = JSON.parse(readFileSync(path.join(ROOT, 'source-data', file), 'utf8')) as Array<
+    Record<string, SourceRecord>
+  >;
   return list.map((entry) => {
     const [key, record] = Object.entries(entry)[0];
-    let [addr, bitsText] = key.split('/');
+    const [cidrAddr, bitsText] = key.split('/');
+    let addr = cidrAddr;
     let bits = Number(bitsText);
     if (addr.startsWith('::') && addr.includes('.')) {
       addr = addr.slice(2); // MaxMind keeps IPv4 at ::/96
@@ -63,7 +66,7 @@ function contains(outer: Network, inner: Network): boolean {
   let bits = outer.bits;
   for (let k = 0; k < a.length && bits > 0; k++, bits -= 32) {
     const mask = bits >= 32 ? 0xffffffff : ~(0xffffffff >>> bits) >>> 0;
-    if (((a[k] & mask) >>> 0) !== ((b[k] & mask) >>> 0)) return false;
+    if ((a[k] & mask) >>> 0 !== (b[k] & mask) >>> 0) return false;
   }
   return true;
 }
@@ -89,7 +92,9 @@ function expectedGeo(rec: SourceRecord): GeoInfo | null {
     latitude: rec.location?.latitude ?? null,
     longitude: rec.location?.longitude ?? null,
   };
-  return geo.country === null && geo.country_code === null && geo.city === null && geo.latitude === null ? null : geo;
+  return geo.country === null && geo.country_code === null && geo.city === null && geo.latitude === null
+    ? null
+    : geo;
 }
 
 for (const name of ['GeoIP2-City-Test', 'GeoLite2-City-Test']) {
@@ -119,7 +124,12 @@ test('GeoLite2-ASN-Test: number, organisation and network of every network', asy
     // The writer merges adjacent networks with equal records, so the tree's network (what
     // as_network reports, like MaxMind's own readers) is the source network or a block around it.
     const [addr, bits] = (as?.as_network ?? '').split('/');
-    const reported: Network = { cidr: as?.as_network ?? '', first: parseIp(addr)!, bits: Number(bits), record: {} };
+    const reported: Network = {
+      cidr: as?.as_network ?? '',
+      first: parseIp(addr)!,
+      bits: Number(bits),
+      record: {},
+    };
     assert.equal(reported.cidr, `${formatIp(reported.first)}/${reported.bits}`, 'canonical CIDR text');
     assert.ok(reported.cidr === n.cidr || contains(reported, n), `${reported.cidr} should hold ${n.cidr}`);
     if (reported.cidr === n.cidr) exact++;
@@ -180,7 +190,10 @@ test('ipTable with MaxMind databases matches lookupIp', async () => {
     for (const row of rows) {
       const info = enricher.lookupIp(row.ip);
       assert.deepEqual(row.geo, info.geo, row.ip);
-      const asn = row.asn && { ...row.asn, as_number: row.asn.as_number == null ? null : Number(row.asn.as_number) };
+      const asn = row.asn && {
+        ...row.asn,
+        as_number: row.asn.as_number == null ? null : Number(row.asn.as_number),
+      };
       assert.deepEqual(asn, info.as, row.ip);
     }
     const london = rows.find((r) => r.ip === '81.2.69.142');
