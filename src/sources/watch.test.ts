@@ -10,6 +10,8 @@ import { WatchSource, isWatchedDataFile, localFileId } from './watch.js';
 import type { SourceBatch } from './source.js';
 import type { SourceLog } from './manifest.js';
 import { generateFdr } from '../generate/index.js';
+import { ingest, type IngestSummary } from '../ingest/pipeline.js';
+import { Lake } from '../lake/lake.js';
 
 let tmp: string;
 before(async () => {
@@ -243,6 +245,50 @@ describe('WatchSource', { timeout: 90_000 }, () => {
     assert.ok([...taken.keys()].every((n) => /\/(data|fdrv2)\//.test(n) && n.endsWith('.gz')));
     ac.abort();
     await it.return?.();
+  });
+
+  test('watch → ingest: files appearing are ingested; a restarted watch adds nothing', async () => {
+    const root = await dir('watch-ingest');
+    const lakeDir = path.join(tmp, 'watch-ingest-lake');
+    /** Watches `root` with the pipeline until `files` files were committed or skipped. */
+    const run = async (files: number): Promise<IngestSummary> => {
+      const lake = await Lake.open(lakeDir);
+      const src = new WatchSource({ paths: [root], stableMs: 300, log: quiet });
+      const ac = new AbortController();
+      let seen = 0;
+      const origBatches = src.batches.bind(src);
+      // Count what the pipeline pulled, to stop once everything was handed over and committed.
+      src.batches = async function* (signal: AbortSignal) {
+        for await (const b of origBatches(signal)) {
+          yield b;
+          seen += b.files.length;
+          if (seen >= files) ac.abort();
+        }
+      };
+      try {
+        return await within(
+          ingest(lake, src, { signal: ac.signal, enricher: null, progress: false }),
+          60_000,
+        );
+      } finally {
+        lake.close();
+      }
+    };
+    const writing = (async () => {
+      await sleep(200);
+      await writeFile(path.join(root, 'one.ndjson'), ndjson(4, 'one'));
+      await mkdir(path.join(root, 'sub'), { recursive: true });
+      await writeFile(path.join(root, 'sub', 'two.gz'), gzipSync(ndjson(6, 'two')));
+    })();
+    const first = await run(2);
+    await writing;
+    assert.equal(first.files, 2);
+    assert.equal(first.events, 10);
+    assert.deepEqual(first.tables, { UserLogon: 10 });
+
+    const again = await run(2);
+    assert.equal(again.events, 0);
+    assert.equal(again.skippedFiles, 2);
   });
 
   test('an invalid manifest is logged and ignored, not ingested as data', async () => {
