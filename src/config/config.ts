@@ -65,9 +65,14 @@ export const configSchema = z
         city_mmdb: z.string().optional(),
         /** MaxMind GeoIP2/GeoLite2 ASN .mmdb; default: bundled @ip-location-db/asn CSV. */
         asn_mmdb: z.string().optional(),
+        /**
+         * Count the Public Suffix List's private section (github.io, duckdns.org, …) as public
+         * suffixes, so DomainName_psl.registered_domain is the customer's name under them.
+         */
+        psl_private_domains: z.boolean().default(true),
       })
       .strict()
-      .default({}),
+      .default({ psl_private_domains: true }),
     detect: z
       .object({
         /** The seed's vulnerable service ports: RDP, NetBIOS (139, 445), Citrix (2598, 1494). */
