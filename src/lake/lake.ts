@@ -116,10 +116,19 @@ export class Lake {
 
   /** The table, looked up case-insensitively; undefined when it does not exist. */
   async table(name: string): Promise<DeltaTable | undefined> {
-    const key = tableKey(name);
+    let key: string;
+    try {
+      key = tableKey(name);
+    } catch {
+      // A name Talon could not have created may still be a foreign table's folder.
+      key = name;
+      if (!name || name.includes('/') || name === '.' || name === '..') return undefined;
+    }
     if (this.tables.has(key)) return this.tables.get(key);
-    if (!(await this.isTable(key))) return undefined;
-    return this.handle(key);
+    if (await this.isTable(key)) return this.handle(key);
+    // Folders written by other engines need not be lower-case.
+    const match = (await this.tableKeys()).find((k) => k.toLowerCase() === name.toLowerCase());
+    return match === undefined ? undefined : this.handle(match);
   }
 
   /** Creates the table (version 0) or returns the existing one (same name, any case). */
