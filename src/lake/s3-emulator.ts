@@ -25,7 +25,14 @@ export interface S3Emulator {
   stop(): Promise<void>;
 }
 
-export async function startS3Emulator(opts: { conditionalPut?: boolean; buckets?: string[] } = {}) {
+export async function startS3Emulator(
+  opts: {
+    conditionalPut?: boolean;
+    buckets?: string[];
+    /** Hold each conditional PUT this long before storing it: makes concurrent ones meet (409). */
+    conditionalPutDelayMs?: number;
+  } = {},
+) {
   const app = buildApp({ logger: false });
   const requests: Record<string, number> = {};
   const refused = { preconditionFailed: 0, conflict: 0 };
@@ -49,6 +56,7 @@ export async function startS3Emulator(opts: { conditionalPut?: boolean; buckets?
           );
       }
       inFlight.set(objectPath, req);
+      if (opts.conditionalPutDelayMs) await new Promise((r) => setTimeout(r, opts.conditionalPutDelayMs));
       const head = await app.inject({ method: 'HEAD', url: objectPath });
       if (head.statusCode === 200) {
         refused.preconditionFailed++;

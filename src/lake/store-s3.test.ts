@@ -145,6 +145,34 @@ describe('S3Store', () => {
     await assert.rejects(nobucket.put('a.json', 'x'), /bucket/i);
   });
 
+  it('a losing commit writer ends on 412; a 409 conflict while another PUT is in flight is retried', async (t) => {
+    // S3 answers 409 when conditional writes to one key overlap; holding each PUT makes them overlap.
+    const slow = await startS3Emulator({ conditionalPutDelayMs: 100 });
+    t.after(() => slow.stop());
+    const { store } = await openStore(() => slow, 'conflicts');
+    const writers = 6;
+    const atStart = { ...slow.refused };
+    const body = (i: number) => `writer ${i} ` + 'y'.repeat(2_000_000);
+    const won = await Promise.all(
+      Array.from({ length: writers }, (_, i) =>
+        store.putIfAbsent('t/_delta_log/00000000000000000007.json', body(i)),
+      ),
+    );
+    assert.equal(won.filter(Boolean).length, 1);
+    const conflicts = slow.refused.conflict - atStart.conflict;
+    t.diagnostic(`409 conflicts retried: ${conflicts}`);
+    assert.ok(conflicts > 0, 'writers met while a conditional PUT was in flight');
+    assert.equal(
+      slow.refused.preconditionFailed - atStart.preconditionFailed,
+      writers - 1,
+      'every loser saw 412',
+    );
+    assert.equal(
+      (await store.get('t/_delta_log/00000000000000000007.json'))?.toString(),
+      body(won.indexOf(true)),
+    );
+  });
+
   it('against an S3 without conditional writes, the default stays conditional and the unsafe mode is opt-in', async () => {
     // Plain fauxqs 1.x ignores If-None-Match: a conditional PUT overwrites. This documents why
     // the emulator above adds S3's behaviour, and what `unsafeNoConditionalPut` does instead.

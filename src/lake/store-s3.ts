@@ -61,7 +61,7 @@ export interface S3StoreOptions {
   unsafeNoConditionalPut?: boolean;
   /** Use this client instead of building one from the options above. */
   client?: S3Client;
-  /** Retries of a put-if-absent that got 409 ConditionalRequestConflict. Default: 8. */
+  /** Retries of a put-if-absent that got 409 ConditionalRequestConflict. Default: 10. */
   conflictRetries?: number;
 }
 
@@ -99,7 +99,7 @@ export class S3Store implements ObjectStore {
     this.client = opts.client ?? buildClient(opts);
     this.cacheDir = cacheDir;
     this.unsafeNoConditionalPut = opts.unsafeNoConditionalPut ?? false;
-    this.conflictRetries = opts.conflictRetries ?? 8;
+    this.conflictRetries = opts.conflictRetries ?? 10;
   }
 
   /** Opens `s3://bucket/prefix` (nothing is created on S3; the bucket must exist). */
@@ -242,12 +242,18 @@ export class S3Store implements ObjectStore {
     );
     // The file just uploaded is the object's bytes: keep it as the cached copy, so reading back
     // what this process wrote costs no download.
+    // Like a local rename, upload consumes the local file.
     const dir = this.cacheFolder(key);
     await fs.mkdir(dir, { recursive: true });
-    if (res.ETag) {
-      await fs.rename(localFile, path.join(dir, versionFileName(res.ETag, path.extname(key))));
-    } else {
-      await fs.rm(localFile, { force: true });
+    const cached = res.ETag ? path.join(dir, versionFileName(res.ETag, path.extname(key))) : undefined;
+    if (
+      !cached ||
+      !(await fs.rename(localFile, cached).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      await fs.rm(localFile, { force: true }); // e.g. staged on another filesystem: just not cached
     }
   }
 
