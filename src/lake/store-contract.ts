@@ -108,6 +108,22 @@ export function objectStoreContract(name: string, open: () => Promise<StoreFixtu
       assert.deepEqual(await collect(store.list('nothing-here/')), []);
     });
 
+    it('lists the folders directly under a prefix without descending', async () => {
+      assert.ok(store.listFolders, 'both stores implement listFolders');
+      await store.put('fold/userlogon/_delta_log/00000000000000000000.json', '{}');
+      await store.put('fold/dnsrequest/event_date=2024-01-01/part-0.parquet', 'p');
+      await store.put('fold/networklistenip4/_delta_log/00000000000000000000.json', '{}');
+      await store.put('fold/readme.txt', 'not a folder');
+      await store.stagingPath('x.parquet');
+      assert.deepEqual(await store.listFolders('fold/'), ['dnsrequest', 'networklistenip4', 'userlogon']);
+      assert.deepEqual(await store.listFolders('fold/dnsrequest/'), ['event_date=2024-01-01']);
+      assert.deepEqual(await store.listFolders('nothing-here/'), []);
+      const top = await store.listFolders('');
+      assert.ok(top.includes('fold'));
+      assert.ok(!top.some((n) => n.startsWith('.talon')), `store-internal folder listed: ${top.join(',')}`);
+      await assert.rejects(store.listFolders('fold'), /prefix/);
+    });
+
     it('does not list staged or in-flight files', async () => {
       const staged = await store.stagingPath('part-0.parquet');
       await fs.writeFile(staged, 'staged bytes');

@@ -27,6 +27,14 @@ export function checkPrefix(prefix: string): string {
   return prefix;
 }
 
+/** A folder prefix: '' (the root) or a key-like path ending in '/'. */
+export function checkFolderPrefix(prefix: string): string {
+  if (prefix !== '' && !prefix.endsWith('/')) {
+    throw new Error(`folder prefix must be '' or end with '/': ${JSON.stringify(prefix)}`);
+  }
+  return checkPrefix(prefix);
+}
+
 /** S3 lists keys in UTF-8 byte order; sorting the same way keeps both stores' `list` identical. */
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));

@@ -16,7 +16,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ObjectInfo, ObjectStore } from './store.js';
-import { checkKey, checkPrefix, checkSuffix, compareKeys } from './store-keys.js';
+import { checkFolderPrefix, checkKey, checkPrefix, checkSuffix, compareKeys } from './store-keys.js';
 
 /** Folder under the lake root for in-flight temp files and staged new files; never listed. */
 export const LOCAL_STAGING_DIR = '.talon-staging';
@@ -125,6 +125,24 @@ export class LocalStore implements ObjectStore {
     await this.walk(dirKey, prefix, found);
     found.sort((a, b) => compareKeys(a.key, b.key));
     yield* found;
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    checkFolderPrefix(prefix);
+    const dir = prefix === '' ? this.root : this.pathOf(prefix.slice(0, -1));
+    const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err) => {
+      if (isMissing(err)) return [];
+      throw err;
+    });
+    const names: string[] = [];
+    for (const e of entries) {
+      if (prefix === '' && e.name === LOCAL_STAGING_DIR) continue;
+      const isDir =
+        e.isDirectory() ||
+        (e.isSymbolicLink() && (await fs.stat(path.join(dir, e.name)).catch(() => undefined))?.isDirectory());
+      if (isDir) names.push(e.name);
+    }
+    return names.sort(compareKeys);
   }
 
   async delete(keys: string[]): Promise<void> {

@@ -31,7 +31,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import type { ObjectInfo, ObjectStore } from './store.js';
-import { checkKey, checkPrefix, checkSuffix } from './store-keys.js';
+import { checkFolderPrefix, checkKey, checkPrefix, checkSuffix, compareKeys } from './store-keys.js';
 
 /** A single PutObject takes at most 5 GiB; Talon's Parquet files are far smaller. */
 export const S3_MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
@@ -187,6 +187,28 @@ export class S3Store implements ObjectStore {
       }
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    checkFolderPrefix(prefix);
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          Delimiter: '/',
+          ContinuationToken: token,
+        }),
+      );
+      for (const p of res.CommonPrefixes ?? []) {
+        const name = p.Prefix?.slice(this.prefix.length + prefix.length).replace(/\/$/, '');
+        if (name) names.push(name);
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return names.sort(compareKeys);
   }
 
   async delete(keys: string[]): Promise<void> {

@@ -25,6 +25,12 @@ export interface ObjectStore {
   putIfAbsent(key: string, body: Buffer | string): Promise<boolean>;
   /** Every object under `prefix` (recursive), in key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Names of the folders directly under `prefix` ('' or ending in '/'), sorted — e.g. the tables
+   * of a lake — without listing every object below them (on S3: ListObjectsV2 with a '/'
+   * delimiter). Optional; without it, derive folders from `list`.
+   */
+  listFolders?(prefix: string): Promise<string[]>;
   delete(keys: string[]): Promise<void>;
   /** A local path DuckDB can read for `key` (the file itself, or a cached download). */
   localPath(key: string): Promise<string>;
