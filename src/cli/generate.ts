@@ -42,7 +42,7 @@ export function registerGenerateCommand(program: Command): void {
     .option('--start <iso>', 'start of the time window (ISO-8601)', '2026-03-02T00:00:00.000Z')
     .option('--batches <n>', 'number of FDR batches (default: from events and days)', intArg('--batches'))
     .option('--learning-days <d>', 'new_logon_location learning period in days', numArg('--learning-days'), 1)
-    .option('--part-events <n>', 'most events per part file', intArg('--part-events'), 20000)
+    .option('--part-events <n>', 'most events per part file', intArg('--part-events'), 10000)
     .option('--bucket <name>', 'bucket name written into the manifests')
     .option('--force', 'replace earlier generator output in the folder')
     .option('--format <f>', 'summary format: text | json', 'text')

@@ -120,7 +120,6 @@ export function splitCsvRow(line: string): string[] {
       }
       out.push(line.slice(i, comma));
       i = comma + 1;
-      if (i === line.length) out.push('');
     }
   }
   return out;

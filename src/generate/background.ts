@@ -80,13 +80,27 @@ export class BackgroundGenerator {
     this.endpoints = world.hosts.filter((h) => h.role !== 'server');
   }
 
+  private activeHour = -1;
+  private activeEndpoints: Host[] = [];
+  private readonly domainPools = new Map<string, DnsName[]>();
+
+  /** Endpoints whose users are at work (local 07–19 h, Monday to Friday) during the hour of `t`. */
+  private endpointsActiveAt(t: number): Host[] {
+    const hourIndex = Math.floor(t / HOUR);
+    if (hourIndex !== this.activeHour) {
+      this.activeHour = hourIndex;
+      this.activeEndpoints = this.endpoints.filter((h) => {
+        const hour = (((hourIndex + h.site.utcOffset) % 24) + 24) % 24;
+        const weekday = new Date((hourIndex + h.site.utcOffset) * HOUR).getUTCDay();
+        return hour >= 7 && hour < 19 && weekday !== 0 && weekday !== 6;
+      });
+    }
+    return this.activeEndpoints;
+  }
+
   /** Local hour-of-day activity of people (workstations) vs machines (servers, always on). */
   private pickHost(rng: Rng, t: number): Host {
-    const endpointsActive = this.endpoints.filter((h) => {
-      const hour = (((Math.floor(t / HOUR) + h.site.utcOffset) % 24) + 24) % 24;
-      const weekday = new Date(t + h.site.utcOffset * HOUR).getUTCDay();
-      return hour >= 7 && hour < 19 && weekday !== 0 && weekday !== 6;
-    });
+    const endpointsActive = this.endpointsActiveAt(t);
     // Active people generate most events; idle endpoints and servers keep a steady trickle.
     if (endpointsActive.length > 0 && rng.chance(0.7)) return rng.pick(endpointsActive);
     if (rng.chance(0.6)) return rng.pick(this.servers);
@@ -137,8 +151,14 @@ export class BackgroundGenerator {
             : p.binary.kind === 'office'
               ? ['microsoft', 'corp']
               : ['microsoft', 'google'];
-    const pool = this.world.dns.filter((d) => kinds.includes(d.kind));
-    return rng.pick(pool.length > 0 ? pool : this.world.dns);
+    const key = kinds.join(',');
+    let pool = this.domainPools.get(key);
+    if (!pool) {
+      pool = this.world.dns.filter((d) => kinds.includes(d.kind));
+      if (pool.length === 0) pool = this.world.dns;
+      this.domainPools.set(key, pool);
+    }
+    return rng.pick(pool);
   }
 
   private activity(

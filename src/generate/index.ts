@@ -56,7 +56,7 @@ export interface GenerateOptions {
   batches?: number;
   /** The new_logon_location learning period, in days from the start. Default 1. */
   learningDays?: number;
-  /** Most events in one part file (and in memory at once). Default 20,000. */
+  /** Most background events in one part file (and in memory at once). Default 10,000. */
   partEvents?: number;
   /** Remove earlier generator output in `out` first (data/, fdrv2/, manifests/, iocs.csv, ground-truth.json). */
   force?: boolean;
@@ -131,7 +131,7 @@ function validate(opts: GenerateOptions): Required<
   if (!Number.isFinite(startMs) || !/^\d{4}-\d{2}-\d{2}/.test(start))
     throw new Error(`generate: start must be an ISO-8601 date, got "${start}"`);
   const batches = int('batches', opts.batches ?? defaultBatches(events, days), 1);
-  const partEvents = int('partEvents', opts.partEvents ?? 20_000, 1);
+  const partEvents = int('partEvents', opts.partEvents ?? 10_000, 1);
   return {
     out: opts.out,
     events,

@@ -440,7 +440,7 @@ export function planScenarios(
   const iocs = planIocs(r, world, factory, win, add, decoy, notes, {
     v1: winDesktop,
     v2: winLaptop,
-    v3: otherEndpoints[0] ?? macLaptop,
+    v3: otherEndpoints.find((x) => x.platform === 'Win') ?? otherEndpoints[0] ?? macLaptop,
     v4: macLaptop,
     inbound: unknownServer,
     inbound2: knownByIp,
