@@ -134,6 +134,21 @@ describe('S3Store', () => {
     assert.equal(await fs.readFile(p, 'utf8'), '{"version":20}');
   });
 
+  it('re-fetches a log file re-created under the same name (table dropped and created again)', async () => {
+    const { store, bucket } = await openStore(() => emu, 'recreate');
+    const writer = await S3Store.open(`s3://${bucket}/recreate`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: store.cacheDir,
+    });
+    const key = 't/_delta_log/00000000000000000010.checkpoint.parquet';
+    await writer.put(key, 'old table');
+    assert.equal(await fs.readFile(await store.localPath(key), 'utf8'), 'old table');
+    await writer.delete([key]);
+    await writer.put(key, 'new table');
+    assert.equal(await fs.readFile(await store.localPath(key), 'utf8'), 'new table');
+  });
+
   it('fails clearly on a missing object and on a missing bucket', async () => {
     const { store } = await openStore(() => emu, 'missing');
     await assert.rejects(store.localPath('t/_delta_log/_last_checkpoint'), /no such object/);

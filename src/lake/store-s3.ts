@@ -9,9 +9,9 @@
  * succeeds (the other write failed).
  *
  * DuckDB cannot read S3 here (no httpfs offline), so objects are read through a local cache:
- * `localPath` downloads into `cacheDir`, keyed by the object's ETag so a replaced object (only
- * `_last_checkpoint` is ever rewritten in a Delta table) is fetched again, while immutable Parquet
- * files and commit JSONs are served from the cache without a round trip. New files are staged
+ * `localPath` downloads into `cacheDir`, keyed by the object's ETag so a replaced object (e.g.
+ * `_last_checkpoint`) is fetched again, while data Parquet files (immutable, uniquely named) are
+ * served from the cache without a round trip. The cache is never evicted by Talon. New files are staged
  * in the cache too, and after `upload` the staged file becomes the cached copy.
  */
 import { randomUUID } from 'node:crypto';
@@ -77,9 +77,13 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } {
   return { bucket: m[1], prefix };
 }
 
-/** Delta commit JSONs and Parquet files are written once and never changed (their names are unique). */
+/**
+ * Delta data files are written once under a unique (uuid) name and never changed, so a cached
+ * copy is served without asking S3. Everything in `_delta_log/` is checked by ETag: log files are
+ * never rewritten either, but a table deleted and re-created at the same place reuses their names.
+ */
 function isImmutableKey(key: string): boolean {
-  return key.endsWith('.parquet') || /(^|\/)_delta_log\/\d{20}\.json$/.test(key);
+  return key.endsWith('.parquet') && !/(^|\/)_delta_log\//.test(key);
 }
 
 export class S3Store implements ObjectStore {
