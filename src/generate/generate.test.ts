@@ -1,9 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { generateFdr, type GenerateSummary } from './index.js';
 
@@ -276,4 +278,51 @@ test('memory stays bounded by the part size on a bigger run', async () => {
   for (const p of s.paths.data) {
     for (const f of await readdir(path.join(dir, p))) assert.ok((await stat(path.join(dir, p, f))).size > 0);
   }
+});
+
+test('talon generate CLI writes the data and prints a JSON summary', async () => {
+  const dir = path.join(root, 'cli');
+  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+  const res = spawnSync(
+    process.execPath,
+    [
+      cli,
+      'generate',
+      '--out',
+      dir,
+      '--events',
+      '1200',
+      '--hosts',
+      '9',
+      '--days',
+      '2',
+      '--seed',
+      '7',
+      '--batches',
+      '3',
+      '--format',
+      'json',
+    ],
+    { encoding: 'utf8', env: { ...process.env, TALON_LOG: 'silent' } },
+  );
+  assert.equal(res.status, 0, res.stderr);
+  const summary = JSON.parse(res.stdout) as GenerateSummary;
+  assert.equal(summary.events, 1200);
+  assert.equal(summary.batches, 3);
+  assert.equal(summary.hosts, 9);
+  assert.equal(summary.paths.data.length, 3);
+  const gt = JSON.parse(await readFile(path.join(dir, 'ground-truth.json'), 'utf8')) as {
+    generator: { seed: string; days: number };
+  };
+  assert.deepEqual([gt.generator.seed, gt.generator.days], ['7', 2]);
+  const bad = spawnSync(
+    process.execPath,
+    [cli, 'generate', '--out', path.join(root, 'cli-bad'), '--events', '100', '--hosts', '3'],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, TALON_LOG: 'silent' },
+    },
+  );
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /hosts must be an integer ≥ 8/);
 });
