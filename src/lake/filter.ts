@@ -533,10 +533,16 @@ export class FileJudge {
       return allNull ? 'no' : 'maybe';
     }
     if (allNull) return 'no';
-    const min = storedValue(col.type, getPath(stats.minValues, col.path));
+    let min = storedValue(col.type, getPath(stats.minValues, col.path));
     let max = storedValue(col.type, getPath(stats.maxValues, col.path));
     // Stats timestamps are cut to milliseconds: the true max may be up to 999 µs higher.
     if (typeof max === 'number' && (col.type === 'timestamp' || col.type === 'timestamp_ntz')) max += 999;
+    // A float's printed stats and a literal may be rounded differently (float vs double
+    // comparison); keep a margin so rounding never rules out a file.
+    if (col.type === 'float') {
+      if (typeof min === 'number') min -= Math.abs(min) * 1e-6 + 1e-30;
+      if (typeof max === 'number') max += Math.abs(max) * 1e-6 + 1e-30;
+    }
     const test = (op: Op, l: Val): boolean => {
       // true = some row may satisfy `col op l`
       switch (op) {

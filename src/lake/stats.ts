@@ -154,8 +154,10 @@ function statValue(type: DeltaType, text: string, which: 'min' | 'max', exact: b
     }
     default:
       if (type.startsWith('decimal')) {
+        // Only decimals a double holds exactly enough to compare (≤ 15 significant digits).
         const n = Number(text);
-        return Number.isFinite(n) && Math.abs(n) < 2 ** 53 ? n : undefined;
+        const digits = text.replace(/^-/, '').replace('.', '').replace(/^0+/, '').length;
+        return Number.isFinite(n) && digits <= 15 ? n : undefined;
       }
       return undefined;
   }

@@ -853,3 +853,96 @@ describe('foreign tables', () => {
     assert.match(lake.viewErrors.get('dv')!, /deletionVectors/);
   });
 });
+
+describe('optimistic concurrency: conflict rules', () => {
+  test('appends that both add columns are rebased onto each other', async () => {
+    const { dir, lake } = await tempLake();
+    const lake2 = await Lake.open(dir);
+    try {
+      const t = await lake.createTable('evo2', {});
+      await t.append(`SELECT 1 AS id`);
+      const t2 = (await lake2.table('evo2'))!;
+      const res = await t.append(`SELECT 2 AS id, 'a' AS col_a`, {
+        beforeCommit: async () => void (await t2.append(`SELECT 3 AS id, 7 AS col_b`)),
+      });
+      assert.equal(res.version, 3);
+      const snap = await t.snapshot();
+      assert.deepEqual(
+        snap.schema.fields.map((f) => f.name),
+        ['id', 'col_b', 'col_a'],
+      );
+      assert.deepEqual(await rows(lake, `SELECT * FROM ${await snap.scan()} ORDER BY id`), [
+        { id: 1, col_b: null, col_a: null },
+        { id: 2, col_b: null, col_a: 'a' },
+        { id: 3, col_b: 7, col_a: null },
+      ]);
+      // incompatible concurrent schema: the append fails cleanly
+      await assert.rejects(
+        t.append(`SELECT 4 AS id, 'x' AS col_c`, {
+          beforeCommit: async () => void (await t2.append(`SELECT 5 AS id, 1 AS col_c`)),
+        }),
+        /concurrent commit 4 \(WRITE\) changed the schema incompatibly/,
+      );
+    } finally {
+      lake.close();
+      lake2.close();
+    }
+  });
+
+  test('a delete conflicts with a concurrent append it could have matched, not with others', async () => {
+    const { dir, lake } = await tempLake();
+    const lake2 = await Lake.open(dir);
+    try {
+      const t = await lake.createTable('dp', { partitionColumns: ['day'] });
+      await t.append(`SELECT i AS id, CAST(i % 2 AS INTEGER) AS day FROM range(6) t(i)`);
+      const t2 = (await lake2.table('dp'))!;
+      const ok = await t.deleteWhere('day = 0', {
+        beforeCommit: async () => void (await t2.append(`SELECT 100 AS id, 1 AS day`)),
+      });
+      assert.equal(ok.version, 3);
+      await assert.rejects(
+        t.deleteWhere('day = 1', {
+          beforeCommit: async () => void (await t2.append(`SELECT 101 AS id, 1 AS day`)),
+        }),
+        /added data .* that this operation should have seen/,
+      );
+      assert.deepEqual(
+        (await rows(lake, `SELECT id FROM ${await (await t.snapshot()).scan()} ORDER BY id`)).map((r) =>
+          Number(r.id),
+        ),
+        [1, 3, 5, 100, 101],
+      );
+      // optimize loses to a delete that removed the files it compacted
+      for (let i = 0; i < 3; i++) await t.append(`SELECT ${200 + i} AS id, 0 AS day`);
+      await assert.rejects(
+        t.optimize({ beforeCommit: async () => void (await t2.deleteWhere('id = 200')) }),
+        /ConcurrentModificationError|removed the file/,
+      );
+    } finally {
+      lake.close();
+      lake2.close();
+    }
+  });
+
+  test('the same txn committed concurrently lands once', async () => {
+    const { dir, lake } = await tempLake();
+    const lake2 = await Lake.open(dir);
+    try {
+      const t = await lake.createTable('tx', {});
+      const t2 = (await lake2.table('tx'))!;
+      const res = await t.append(`SELECT 1 AS id`, {
+        txn: { appId: 'q', version: 1 },
+        beforeCommit: async () =>
+          void (await t2.append(`SELECT 1 AS id`, { txn: { appId: 'q', version: 1 } })),
+      });
+      assert.equal(res.skipped, true);
+      assert.equal(await count(lake, await (await t.snapshot()).scan()), 1);
+      // the loser's uploaded file was removed again
+      const parquet = (await fs.readdir(path.join(dir, 'tx'))).filter((f) => f.endsWith('.parquet'));
+      assert.equal(parquet.length, 1);
+    } finally {
+      lake.close();
+      lake2.close();
+    }
+  });
+});

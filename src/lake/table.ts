@@ -770,7 +770,9 @@ export class DeltaTable {
   }
 
   /** Compacts small files (per partition) into files of about `targetFileSize` bytes. */
-  async optimize(opts: { targetFileSize?: number; where?: string } = {}): Promise<CommitResult> {
+  async optimize(
+    opts: { targetFileSize?: number; where?: string; beforeCommit?: WriteOptions['beforeCommit'] } = {},
+  ): Promise<CommitResult> {
     const state = await this.writableState();
     const target = opts.targetFileSize ?? 128 * 1024 * 1024;
     const snap = new DeltaSnapshot(this, state, 0);
@@ -833,7 +835,7 @@ export class DeltaTable {
       readFiles: new Set(removed.map((f) => f.path)),
       isBlindAppend: false,
       newFiles: added.map((f) => f.path),
-      opts: {},
+      opts: { beforeCommit: opts.beforeCommit },
     });
   }
 
