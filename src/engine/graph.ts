@@ -65,7 +65,9 @@ export function graphText(g: PipelineGraph): string {
 
 export function graphMermaid(g: PipelineGraph): string {
   const safe = (id: string) => id.replace(/[^A-Za-z0-9_]/g, '_');
-  const esc = (s: string) => s.replace(/"/g, '#quot;');
+  // Mermaid labels are HTML: operator text such as `ioc <> ''` must not become markup.
+  const esc = (s: string) =>
+    s.replace(/&/g, '#amp;').replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;');
   const lines = ['flowchart LR'];
   for (const n of g.nodes) {
     if (n.kind === 'table') lines.push(`  ${safe(n.id)}[("${esc(n.label)}")]`);
