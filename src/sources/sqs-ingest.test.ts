@@ -129,7 +129,7 @@ const tableCounts = (lakeDir: string) =>
   );
 
 test(
-  'FDR via S3+SQS: every event once across two workers; redelivery adds nothing; wrong MD5 and malformed messages quarantined',
+  'FDR via S3+SQS: every event once across two workers; redelivery adds nothing; wrong MD5, missing objects and malformed messages quarantined',
   { timeout: 300_000 },
   async () => {
     const lakeDir = path.join(tmp, 'lake');
@@ -184,6 +184,12 @@ test(
         files: [{ path: key, size: gz.length, checksum: wrong }],
       }),
     );
+    // A message naming an object that is gone (FDR retention expired).
+    const goneKey = `data/${randomUUID()}/part-00000.gz`;
+    await aws.sendMessage(
+      queueUrl,
+      JSON.stringify({ bucket: BUCKET, files: [{ path: goneKey, size: 4096, checksum: wrong }] }),
+    );
     // And a message that is not a manifest at all.
     const malformedId = await aws.sendMessage(queueUrl, 'definitely {not an FDR manifest');
     const [third] = await drain(lakeDir, queueUrl);
@@ -195,6 +201,15 @@ test(
         `SELECT count(*) AS n FROM quarantine WHERE reason = 'md5_mismatch' AND source = 's3://${BUCKET}/${key}'`,
       ),
       1,
+    );
+    assert.equal(
+      await count(
+        lakeDir,
+        `SELECT count(*) AS n FROM quarantine WHERE reason IN ('md5_mismatch', 'size_mismatch') ` +
+          `AND source = 's3://${BUCKET}/${goneKey}' AND detail LIKE '%0 bytes%'`,
+      ),
+      1,
+      'a missing object is recorded, not a poison message',
     );
     assert.equal(
       await count(

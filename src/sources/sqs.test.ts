@@ -342,6 +342,36 @@ describe('SqsSource', { timeout: 90_000 }, () => {
     await src.close();
   });
 
+  test('an announced object that no longer exists opens as zero bytes (the MD5/size check quarantines it)', async () => {
+    const queueUrl = await aws.createQueue();
+    const manifest = await uploadBatch(1);
+    manifest.files.push({
+      path: `${manifest.pathPrefix}/part-99999.gz`,
+      size: 123,
+      checksum: 'f'.repeat(32),
+    });
+    await aws.sendMessage(queueUrl, JSON.stringify(manifest));
+    const errors: Array<Record<string, unknown> | undefined> = [];
+    const src = source(queueUrl, { log: (level, _m, f) => void (level === 'error' && errors.push(f)) });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b = await nextBatch(it);
+    assert.equal((await readAll(await b.files[0].open())).length, manifest.files[0].size);
+    const gone = b.files[1];
+    assert.equal(gone.expectedSize, 123);
+    assert.equal((await readAll(await gone.open())).length, 0);
+    assert.equal(errors[0]?.object, gone.name);
+    await b.ack();
+    // Other S3 errors (here: no such bucket) are not papered over.
+    await aws.sendMessage(queueUrl, JSON.stringify({ ...manifest, bucket: 'no-such-bucket-here' }));
+    const elsewhere = await nextBatch(it);
+    await assert.rejects(elsewhere.files[0].open(), /bucket/i);
+    await elsewhere.ack();
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
   test('abort stops a waiting poll and hands back messages not yet yielded', async () => {
     const queueUrl = await aws.createQueue();
     for (let i = 0; i < 3; i++) await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1, 1)));

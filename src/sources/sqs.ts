@@ -514,7 +514,22 @@ export class SqsSource implements FdrSource {
       id: `${url}#${o.md5 ?? o.etag ?? o.size ?? ''}`,
       name: url,
       open: async () => {
-        const res = await this.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }));
+        let res;
+        try {
+          res = await this.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }));
+        } catch (err) {
+          if (errorName(err) !== 'NoSuchKey') throw err; // access denied, network: fail loudly, retry
+          // FDR keeps objects for 7 days: a message older than that names a file that is gone
+          // for good. Throwing would make the message a poison pill (every worker fails on it,
+          // forever). Hand over zero bytes instead: the pipeline's MD5/size check quarantines
+          // the file (expected N bytes, got 0) and the message is deleted after that commit.
+          this.log('error', 's3: object announced by the message does not exist', {
+            queue: this.queueUrl,
+            object: url,
+            expected_size: o.size,
+          });
+          return Readable.from([]);
+        }
         const body = res.Body as unknown;
         if (body instanceof Readable) return body;
         if (body && typeof (body as ReadableStream).getReader === 'function') {
