@@ -82,7 +82,15 @@ export interface Action {
 }
 
 /** Reader features Talon reads correctly. */
-export const SUPPORTED_READER_FEATURES = new Set(['timestampNtz', 'vacuumProtocolCheck', 'v2Checkpoint']);
+// typeWidening: every column is cast to the table's (wider) type on read, so files written
+// before a widening read correctly.
+export const SUPPORTED_READER_FEATURES = new Set([
+  'timestampNtz',
+  'vacuumProtocolCheck',
+  'v2Checkpoint',
+  'typeWidening',
+  'typeWidening-preview',
+]);
 
 /** Writer features whose rules Talon follows (or that need nothing from a writer like Talon). */
 export const SUPPORTED_WRITER_FEATURES = new Set([
@@ -93,6 +101,8 @@ export const SUPPORTED_WRITER_FEATURES = new Set([
   'vacuumProtocolCheck',
   'domainMetadata',
   'v2Checkpoint',
+  'typeWidening',
+  'typeWidening-preview',
 ]);
 
 /** Thrown for tables that need a protocol feature Talon lacks: reading them could give wrong rows. */
@@ -174,6 +184,20 @@ export function checkWritable(
     throw new UnsupportedFeatureError(
       'generatedColumns',
       `table ${table} has generated columns, which Talon cannot write`,
+    );
+  }
+  // Column invariants and CHECK constraints are SQL Talon does not evaluate: refuse to write
+  // rather than commit rows that might break them.
+  if (wv >= 2 && (metaData?.schemaString ?? '').includes('delta.invariants')) {
+    throw new UnsupportedFeatureError(
+      'invariants',
+      `table ${table} has column invariants, which Talon cannot enforce`,
+    );
+  }
+  if (wv >= 3 && Object.keys(metaData?.configuration ?? {}).some((k) => k.startsWith('delta.constraints.'))) {
+    throw new UnsupportedFeatureError(
+      'checkConstraints',
+      `table ${table} has CHECK constraints, which Talon cannot enforce`,
     );
   }
   if (wv === 7) {
