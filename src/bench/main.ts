@@ -11,6 +11,8 @@ export interface Benchmark {
 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   lake: async () => (await import('./lake.js')).benchmark,
+  detect: async () => (await import('./detect.js')).benchmark,
+  ingest: async () => (await import('./ingest.js')).benchmark,
 };
 
 async function main(argv: string[]): Promise<number> {
