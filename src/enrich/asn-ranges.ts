@@ -7,7 +7,7 @@
  * ~100 MB and seconds of parsing; scanned byte by byte into typed arrays they take ~10 MB and
  * a fraction of a second. Addresses are stored as W big-endian 32-bit words (W = 1 for IPv4,
  * 4 for IPv6). Organisation names repeat heavily (one per AS, many ranges per AS), so a name
- * is decoded once per AS and rows hold an index into the interned names.
+ * is decoded once per AS (while its bytes stay the same) and rows hold an index into the names.
  */
 import { readFileSync } from 'node:fs';
 import { v4NetworkWithin, v6NetworkWithin } from './ip.js';
@@ -75,6 +75,53 @@ function skipLine(buf: Uint8Array, i: number): number {
   return nl < 0 ? buf.length : nl + 1;
 }
 
+/**
+ * Open-addressing hash from AS number to (org id, org byte offset, length), in typed arrays:
+ * the load loop consults it for each of ~500k rows, where a Map of objects costs several
+ * times more.
+ */
+class AsOrgIndex {
+  keys = new Uint32Array(1 << 17);
+  ids = new Int32Array(1 << 17).fill(-1);
+  at = new Uint32Array(1 << 17);
+  len = new Uint32Array(1 << 17);
+  private count = 0;
+
+  /** The slot holding `asn`, or the empty slot where it would go. */
+  slotOf(asn: number): number {
+    const mask = this.keys.length - 1;
+    let i = (Math.imul(asn, 0x9e3779b1) >>> 0) & mask;
+    while (this.ids[i] >= 0 && this.keys[i] !== asn) i = (i + 1) & mask;
+    return i;
+  }
+
+  put(slot: number, asn: number, id: number, at: number, len: number): void {
+    if (this.ids[slot] < 0) this.count++;
+    this.keys[slot] = asn;
+    this.ids[slot] = id;
+    this.at[slot] = at;
+    this.len[slot] = len;
+    if (this.count * 2 > this.keys.length) this.grow();
+  }
+
+  private grow(): void {
+    const { keys, ids, at, len } = this;
+    const size = keys.length * 2;
+    this.keys = new Uint32Array(size);
+    this.ids = new Int32Array(size).fill(-1);
+    this.at = new Uint32Array(size);
+    this.len = new Uint32Array(size);
+    for (let i = 0; i < keys.length; i++) {
+      if (ids[i] < 0) continue;
+      const slot = this.slotOf(keys[i]);
+      this.keys[slot] = keys[i];
+      this.ids[slot] = ids[i];
+      this.at[slot] = at[i];
+      this.len[slot] = len[i];
+    }
+  }
+}
+
 function sameBytes(buf: Uint8Array, a: number, aLen: number, b: number, bLen: number): boolean {
   if (aLen !== bLen) return false;
   for (let i = 0; i < aLen; i++) if (buf[a + i] !== buf[b + i]) return false;
@@ -112,9 +159,8 @@ export class AsnRanges {
     const asns = new GrowableU32();
     const orgIds = new GrowableU32();
     const orgs: string[] = [];
-    const orgByText = new Map<string, number>();
-    // Per AS: the interned id and raw bytes of the name it had last, to skip decoding repeats.
-    const lastOrgOfAs = new Map<number, { id: number; at: number; len: number }>();
+    // Per AS: the id and raw bytes of the name it had last, to skip decoding repeats.
+    const lastOrgOfAs = new AsOrgIndex();
     const decoder = new TextDecoder();
     const addr = new Uint32Array(4);
     const len = buf.length;
@@ -161,20 +207,17 @@ export class AsnRanges {
         i++;
       }
       asns.push(asn);
-      const last = lastOrgOfAs.get(asn);
-      if (last !== undefined && sameBytes(buf, last.at, last.len, orgAt, orgEnd - orgAt)) {
-        orgIds.push(last.id);
+      const slot = lastOrgOfAs.slotOf(asn);
+      const known = lastOrgOfAs.ids[slot];
+      if (known >= 0 && sameBytes(buf, lastOrgOfAs.at[slot], lastOrgOfAs.len[slot], orgAt, orgEnd - orgAt)) {
+        orgIds.push(known);
         continue;
       }
       let text = decoder.decode(buf.subarray(orgAt, orgEnd));
       if (quoted) text = text.replace(/""/g, '"');
-      let id = orgByText.get(text);
-      if (id === undefined) {
-        id = orgs.length;
-        orgs.push(text);
-        orgByText.set(text, id);
-      }
-      lastOrgOfAs.set(asn, { id, at: orgAt, len: orgEnd - orgAt });
+      const id = orgs.length;
+      orgs.push(text);
+      lastOrgOfAs.put(slot, asn, id, orgAt, orgEnd - orgAt);
       orgIds.push(id);
     }
     if (starts.length !== asns.length * width) throw new Error('ASN CSV: inconsistent rows');

@@ -1,5 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Db } from '../sql/duckdb.js';
 import { Enricher } from './enricher.js';
 import { float32Text } from './geo-db.js';
@@ -212,4 +215,20 @@ test('domainTable: one row per distinct domain with the PSL struct', async () =>
 test('configured database paths fail at open with a clear message', async () => {
   await assert.rejects(Enricher.open({ cityMmdb: '/nonexistent/city.mmdb' }), /cannot read MaxMind database/);
   await assert.rejects(Enricher.open({ asnMmdb: '/nonexistent/asn.mmdb' }), /cannot read MaxMind database/);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'talon-enrich-'));
+  try {
+    const junk = path.join(dir, 'GeoLite2-City.mmdb');
+    await fs.writeFile(junk, 'this is not a MaxMind database\n'.repeat(100));
+    await assert.rejects(Enricher.open({ cityMmdb: junk }), /not a valid MaxMind DB/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('results are frozen: a caller cannot corrupt the cache', () => {
+  const info = enricher.lookupIp('8.8.8.8');
+  assert.ok(Object.isFrozen(info));
+  assert.ok(Object.isFrozen(info.geo));
+  assert.ok(Object.isFrozen(info.as));
+  assert.ok(Object.isFrozen(enricher.lookupDomain('www.example.com')));
 });

@@ -9,6 +9,7 @@
  *                   `aip_as` keeps exactly the seed's three fields)
  *   `DomainName_psl` STRUCT(registered_domain, public_suffix, subdomain)
  */
+import type { TalonConfig } from '../config/config.js';
 import type { Db } from '../sql/duckdb.js';
 import { ident } from '../sql/duckdb.js';
 import { openAsSource, openGeoSource, type AsSource, type GeoSource } from './geo-db.js';
@@ -57,6 +58,11 @@ export const DOMAIN_TABLE_COLUMNS =
 
 let stagingSeq = 0;
 
+/** EnrichOptions from the `enrich` section of talon.yaml / TALON_ENRICH__* settings. */
+export function enrichOptionsFromConfig(cfg: TalonConfig['enrich']): EnrichOptions {
+  return { cityMmdb: cfg.city_mmdb, asnMmdb: cfg.asn_mmdb, pslPrivateDomains: cfg.psl_private_domains };
+}
+
 export class Enricher {
   private readonly ipCache: TwoGenerationCache<IpInfo>;
   private readonly domainCache: TwoGenerationCache<PslInfo>;
@@ -81,15 +87,22 @@ export class Enricher {
     return new Enricher(openGeoSource(opts.cityMmdb), openAsSource(opts.asnMmdb), opts);
   }
 
-  /** Classifies a field value (one address, or Falcon's space-separated list) and looks up public ones. */
+  /**
+   * Classifies a field value (one address, or Falcon's space-separated list) and looks up
+   * public ones. The result is frozen and may be shared with other callers.
+   */
   lookupIp(ip: string): IpInfo {
     const cached = this.ipCache.get(ip);
     if (cached) return cached;
     const c = classifyValue(ip);
-    const info: IpInfo =
-      c.address === null
-        ? { ip_class: c.ip_class, geo: null, as: null }
-        : { ip_class: c.ip_class, geo: this.geo.lookup(c.address), as: this.as.lookup(c.address) };
+    let info: IpInfo;
+    if (c.address === null) info = { ip_class: c.ip_class, geo: null, as: null };
+    else {
+      const as = this.as.lookup(c.address);
+      info = { ip_class: c.ip_class, geo: this.geo.lookup(c.address), as: as && Object.freeze(as) };
+    }
+    // Cached and handed to every caller: read-only.
+    Object.freeze(info);
     this.ipCache.set(ip, info);
     return info;
   }
@@ -97,7 +110,7 @@ export class Enricher {
   lookupDomain(domain: string): PslInfo {
     const cached = this.domainCache.get(domain);
     if (cached) return cached;
-    const info = splitDomain(domain, this.pslPrivate);
+    const info = Object.freeze(splitDomain(domain, this.pslPrivate));
     this.domainCache.set(domain, info);
     return info;
   }
@@ -196,7 +209,10 @@ export class Enricher {
     }
   }
 
-  /** Drops the memoised lookups; the databases themselves are plain memory and go with the object. */
+  /**
+   * Drops the memoised lookups. Configured MaxMind files go with the object; the bundled
+   * databases stay loaded for the process (shared by all Enrichers).
+   */
   close(): void {
     this.ipCache.clear();
     this.domainCache.clear();

@@ -37,6 +37,24 @@ export interface AsSource {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type MmdbRecord = Record<string, any>;
 
+/**
+ * Decoded-record memo for mmdb-lib, keyed by the record's offset in the data section. Many
+ * networks share one record (every range of a city, every prefix of an AS), so this spares
+ * re-decoding them, and hands back the same object, which lets {@link geoFromRecord} memoise
+ * too. Bounded: cleared when full.
+ */
+class RecordCache {
+  private readonly map = new Map<string | number, unknown>();
+  constructor(private readonly max = 50_000) {}
+  get(key: string | number): unknown {
+    return this.map.get(key);
+  }
+  set(key: string | number, value: unknown): void {
+    if (this.map.size >= this.max) this.map.clear();
+    this.map.set(key, value);
+  }
+}
+
 export function openMmdb(path: string): Reader<MmdbRecord> {
   let buf: Buffer;
   try {
@@ -45,7 +63,7 @@ export function openMmdb(path: string): Reader<MmdbRecord> {
     throw new Error(`cannot read MaxMind database ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
-    return new Reader<MmdbRecord>(buf);
+    return new Reader<MmdbRecord>(buf, { cache: new RecordCache() });
   } catch (err) {
     throw new Error(`${path} is not a valid MaxMind DB (.mmdb) file: ${(err as Error).message}`, {
       cause: err,
@@ -110,9 +128,21 @@ function num(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
+const geoOfRecord = new WeakMap<MmdbRecord, GeoInfo | null>();
+
 /** Turns a City record of either layout into GeoInfo; null when it says nothing about location. */
 export function geoFromRecord(rec: MmdbRecord | null): GeoInfo | null {
   if (!rec) return null;
+  let geo = geoOfRecord.get(rec);
+  if (geo === undefined) {
+    geo = buildGeo(rec);
+    if (geo) Object.freeze(geo); // shared by every network with this record
+    geoOfRecord.set(rec, geo);
+  }
+  return geo;
+}
+
+function buildGeo(rec: MmdbRecord): GeoInfo | null {
   let geo: GeoInfo;
   if (
     typeof rec.country_code === 'string' ||
@@ -152,19 +182,25 @@ export class MmdbGeoSource implements GeoSource {
 }
 
 /**
- * The bundled DB-IP City Lite: one .mmdb per family, ~65 MB each, each read on the first
- * lookup of its family (a lake of IPv4-only data never pays for the IPv6 file).
+ * The bundled databases, loaded once per process on first use and shared by every Enricher
+ * (they are read-only): DB-IP City Lite is one ~65 MB .mmdb per family, the ASN data one CSV
+ * per family. Each family loads on its first lookup, so IPv4-only data never pays for IPv6.
  */
+const bundled: {
+  cityV4?: Reader<MmdbRecord>;
+  cityV6?: Reader<MmdbRecord>;
+  asnV4?: AsnRanges;
+  asnV6?: AsnRanges;
+} = {};
+
 export class BundledGeoSource implements GeoSource {
-  private v4: Reader<MmdbRecord> | null = null;
-  private v6: Reader<MmdbRecord> | null = null;
   lookup(ip: ParsedIp): GeoInfo | null {
     if (ip.family === 4) {
-      this.v4 ??= openMmdb(BUNDLED.cityV4());
-      return geoFromRecord(this.v4.get(formatIp(ip)));
+      bundled.cityV4 ??= openMmdb(BUNDLED.cityV4());
+      return geoFromRecord(bundled.cityV4.get(formatIp(ip)));
     }
-    this.v6 ??= openMmdb(BUNDLED.cityV6());
-    return geoFromRecord(this.v6.get(formatIp(ip)));
+    bundled.cityV6 ??= openMmdb(BUNDLED.cityV6());
+    return geoFromRecord(bundled.cityV6.get(formatIp(ip)));
   }
 }
 
@@ -182,19 +218,17 @@ export class MmdbAsSource implements AsSource {
   }
 }
 
-/** The bundled @ip-location-db/asn CSVs, each family loaded on its first lookup. */
+/** The bundled @ip-location-db/asn CSVs (see `bundled` above). */
 export class BundledAsSource implements AsSource {
-  private v4: AsnRanges | null = null;
-  private v6: AsnRanges | null = null;
   private readonly one = [0];
   lookup(ip: ParsedIp): AsInfo | null {
     if (ip.family === 4) {
-      this.v4 ??= AsnRanges.load(BUNDLED.asnV4(), 1);
+      bundled.asnV4 ??= AsnRanges.load(BUNDLED.asnV4(), 1);
       this.one[0] = ip.v4;
-      return this.v4.lookup(this.one);
+      return bundled.asnV4.lookup(this.one);
     }
-    this.v6 ??= AsnRanges.load(BUNDLED.asnV6(), 4);
-    return this.v6.lookup(ip.words);
+    bundled.asnV6 ??= AsnRanges.load(BUNDLED.asnV6(), 4);
+    return bundled.asnV6.lookup(ip.words);
   }
 }
 
