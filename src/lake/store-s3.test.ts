@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -147,6 +148,25 @@ describe('S3Store', () => {
     await writer.delete([key]);
     await writer.put(key, 'new table');
     assert.equal(await fs.readFile(await store.localPath(key), 'utf8'), 'new table');
+  });
+
+  it('uploads large files in parts (multipart) and reads them back', async () => {
+    const { store, bucket } = await openStore(() => emu, 'big');
+    const bytes = randomBytes(20 * 1024 * 1024 + 3); // 3 parts of 8 MiB; fauxqs takes ≤ 11 MiB per request
+    const staged = await store.stagingPath('big.parquet');
+    await fs.writeFile(staged, bytes);
+    const posts0 = emu.requests.POST ?? 0;
+    await store.upload(staged, 't/big.parquet');
+    assert.ok((emu.requests.POST ?? 0) - posts0 >= 2, 'CreateMultipartUpload + CompleteMultipartUpload');
+    assert.equal((await store.head('t/big.parquet'))?.size, bytes.length);
+    const other = await S3Store.open(`s3://${bucket}/big`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: await fs.mkdtemp(path.join(os.tmpdir(), 'talon-s3-cache-')),
+    });
+    tmpDirs.push(other.cacheDir);
+    assert.ok((await fs.readFile(await other.localPath('t/big.parquet'))).equals(bytes));
+    assert.ok((await fs.readFile(await store.localPath('t/big.parquet'))).equals(bytes));
   });
 
   it('fails clearly on a missing object and on a missing bucket', async () => {

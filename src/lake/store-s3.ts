@@ -22,6 +22,9 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -29,12 +32,10 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { ObjectInfo, ObjectStore } from './store.js';
 import { checkFolderPrefix, checkKey, checkPrefix, checkSuffix, compareKeys } from './store-keys.js';
-
-/** A single PutObject takes at most 5 GiB; Talon's Parquet files are far smaller. */
-export const S3_MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
 
 export interface S3StoreOptions {
   /** Default: the SDK's chain (AWS_REGION, profile, …), else `us-east-1`. */
@@ -61,6 +62,14 @@ export interface S3StoreOptions {
   unsafeNoConditionalPut?: boolean;
   /** Use this client instead of building one from the options above. */
   client?: S3Client;
+  /**
+   * Files larger than this are uploaded in parts (S3 multipart upload): a single PUT takes at
+   * most 5 GiB, and S3-compatible servers often far less (fauxqs 1.x: 11 MiB). Default: 8 MiB
+   * (the AWS CLI's default).
+   */
+  multipartThresholdBytes?: number;
+  /** Part size of multipart uploads (S3: ≥ 5 MiB except the last). Default: 8 MiB. */
+  partSizeBytes?: number;
   /** Retries of a put-if-absent that got 409 ConditionalRequestConflict. Default: 10. */
   conflictRetries?: number;
 }
@@ -94,6 +103,8 @@ export class S3Store implements ObjectStore {
   readonly cacheDir: string;
   private readonly unsafeNoConditionalPut: boolean;
   private readonly conflictRetries: number;
+  private readonly multipartThreshold: number;
+  private readonly partSize: number;
 
   private constructor(url: string, opts: S3StoreOptions, cacheDir: string) {
     const { bucket, prefix } = parseS3Url(url);
@@ -104,6 +115,8 @@ export class S3Store implements ObjectStore {
     this.cacheDir = cacheDir;
     this.unsafeNoConditionalPut = opts.unsafeNoConditionalPut ?? false;
     this.conflictRetries = opts.conflictRetries ?? 10;
+    this.multipartThreshold = opts.multipartThresholdBytes ?? 8 * 1024 * 1024;
+    this.partSize = Math.max(5 * 1024 * 1024, opts.partSizeBytes ?? 8 * 1024 * 1024);
   }
 
   /** Opens `s3://bucket/prefix` (nothing is created on S3; the bucket must exist). */
@@ -255,23 +268,26 @@ export class S3Store implements ObjectStore {
   async upload(localFile: string, key: string): Promise<void> {
     const Key = this.fullKey(key);
     const { size } = await fs.stat(localFile);
-    if (size > S3_MAX_SINGLE_PUT_BYTES) {
-      throw new Error(`${localFile} is ${size} bytes; a single S3 PUT takes at most 5 GiB`);
+    let etag: string | undefined;
+    if (size > this.multipartThreshold) {
+      etag = await this.multipartUpload(localFile, Key, size);
+    } else {
+      const res = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          Body: createReadStream(localFile),
+          ContentLength: size,
+        }),
+      );
+      etag = res.ETag;
     }
-    const res = await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key,
-        Body: createReadStream(localFile),
-        ContentLength: size,
-      }),
-    );
     // The file just uploaded is the object's bytes: keep it as the cached copy, so reading back
     // what this process wrote costs no download.
     // Like a local rename, upload consumes the local file.
     const dir = this.cacheFolder(key);
     await fs.mkdir(dir, { recursive: true });
-    const cached = res.ETag ? path.join(dir, versionFileName(res.ETag, path.extname(key))) : undefined;
+    const cached = etag ? path.join(dir, versionFileName(etag, path.extname(key))) : undefined;
     if (
       !cached ||
       !(await fs.rename(localFile, cached).then(
@@ -280,6 +296,49 @@ export class S3Store implements ObjectStore {
       ))
     ) {
       await fs.rm(localFile, { force: true }); // e.g. staged on another filesystem: just not cached
+    }
+  }
+
+  /** Parts of `partSize` bytes, a few in flight at a time; aborted on any failure (no orphan parts). */
+  private async multipartUpload(localFile: string, Key: string, size: number): Promise<string | undefined> {
+    const partCount = Math.ceil(size / this.partSize);
+    if (partCount > 10_000) throw new Error(`${localFile}: ${size} bytes need more than 10,000 S3 parts`);
+    const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }));
+    const UploadId = created.UploadId!;
+    const fh = await fs.open(localFile, 'r');
+    try {
+      const parts: { PartNumber: number; ETag: string }[] = new Array(partCount);
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < partCount; i = next++) {
+          const start = i * this.partSize;
+          const len = Math.min(this.partSize, size - start);
+          const buf = Buffer.alloc(len);
+          const { bytesRead } = await fh.read(buf, 0, len, start);
+          if (bytesRead !== len) throw new Error(`${localFile} changed while uploading`);
+          const res = await this.client.send(
+            new UploadPartCommand({ Bucket: this.bucket, Key, UploadId, PartNumber: i + 1, Body: buf }),
+          );
+          parts[i] = { PartNumber: i + 1, ETag: res.ETag! };
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(4, partCount) }, worker));
+      const done = await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
+      return done.ETag;
+    } catch (err) {
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }))
+        .catch(() => undefined);
+      throw err;
+    } finally {
+      await fh.close();
     }
   }
 
