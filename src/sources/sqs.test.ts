@@ -372,6 +372,36 @@ describe('SqsSource', { timeout: 90_000 }, () => {
     await src.close();
   });
 
+  test('a queue that does not exist fails the source instead of retrying forever', async () => {
+    const src = source(`${aws.endpoint}/000000000000/no-such-queue-${randomUUID().slice(0, 8)}`);
+    const ac = new AbortController();
+    await assert.rejects(async () => {
+      for await (const _ of src.batches(ac.signal)) assert.fail('no batch expected');
+    }, /cannot receive from .*no-such-queue/);
+    await src.close();
+  });
+
+  test('an unreachable endpoint is retried with back-off (logged) until abort', async () => {
+    const warned: string[] = [];
+    // Port 1 on loopback: connection refused, the way an SQS outage looks from here.
+    const src = new SqsSource({
+      queueUrl: 'http://127.0.0.1:1/000000000000/q',
+      endpoint: 'http://127.0.0.1:1',
+      region: 'us-east-1',
+      credentials: aws.credentials,
+      log: (level, msg) => void (level === 'warn' && warned.push(msg)),
+    });
+    const ac = new AbortController();
+    const run = (async () => {
+      for await (const _ of src.batches(ac.signal)) assert.fail('no batch expected');
+    })();
+    await eventually(async () => warned.length > 0, 'a retry was logged');
+    ac.abort();
+    await run; // ends cleanly, no throw
+    assert.match(warned[0], /retrying/);
+    await src.close();
+  });
+
   test('abort stops a waiting poll and hands back messages not yet yielded', async () => {
     const queueUrl = await aws.createQueue();
     for (let i = 0; i < 3; i++) await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1, 1)));

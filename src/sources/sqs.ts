@@ -48,7 +48,7 @@ import { ManifestError, parseFdrManifest, defaultSourceLog, type SourceLog } fro
 export interface SqsSourceOptions {
   /** The FDR queue URL, e.g. `https://sqs.us-west-1.amazonaws.com/123456789012/cs-prod-…`. */
   queueUrl: string;
-  /** Default: AWS default chain (AWS_REGION, profile), else the region in `queueUrl`. */
+  /** Default: the region in an AWS `queueUrl`, else the AWS chain (AWS_REGION, profile). */
   region?: string;
   /** SQS endpoint override (LocalStack, fauxqs); default AWS (or AWS_ENDPOINT_URL_SQS). */
   endpoint?: string;
@@ -225,6 +225,22 @@ function errorName(err: unknown): string {
   return isRecord(err) && typeof err.name === 'string' ? err.name : 'Error';
 }
 
+/**
+ * A 4xx other than throttling (no such queue, access denied, bad signature), or no region /
+ * credentials at all. Network errors, 5xx and throttling are transient (the SDK has already
+ * retried them a few times; the source keeps retrying with back-off).
+ */
+function isConfigurationError(err: unknown): boolean {
+  if (!isRecord(err)) return false;
+  const name = errorName(err);
+  if (name === 'CredentialsProviderError') return true;
+  if (typeof err.message === 'string' && /region is missing/i.test(err.message)) return true;
+  const meta = isRecord(err.$metadata) ? err.$metadata : undefined;
+  const status = typeof meta?.httpStatusCode === 'number' ? meta.httpStatusCode : undefined;
+  if (status === undefined || status < 400 || status >= 500) return false;
+  return status !== 429 && !/throttl|RequestThrottled|OverLimit/i.test(name);
+}
+
 /** The receipt handle is gone: the message was deleted or redelivered to someone else. */
 function isStaleReceipt(err: unknown): boolean {
   const name = errorName(err);
@@ -351,7 +367,8 @@ export class SqsSource implements FdrSource {
   private readonly heartbeatMs: number;
   private readonly malformed: 'quarantine' | 'leave';
   private readonly defaultBucket: string | undefined;
-  private readonly ownsClients: boolean;
+  private readonly ownsSqs: boolean;
+  private readonly ownsS3: boolean;
   private readonly held = new Set<InFlightMessage>();
   private closed = false;
 
@@ -379,11 +396,9 @@ export class SqsSource implements FdrSource {
     }
     this.heartbeatMs = Math.round((opts.heartbeatSeconds ?? this.visibilityTimeout / 3) * 1000);
 
-    const region =
-      opts.region ??
-      process.env.AWS_REGION ??
-      process.env.AWS_DEFAULT_REGION ??
-      regionFromQueueUrl(opts.queueUrl);
+    // An AWS queue URL names its region, and the queue lives there whatever the profile says;
+    // otherwise (emulators, custom domains) the SDK's chain decides: AWS_REGION, profile.
+    const region = opts.region ?? regionFromQueueUrl(opts.queueUrl);
     const sqsConfig: SQSClientConfig = {};
     if (region) sqsConfig.region = region;
     if (opts.endpoint) sqsConfig.endpoint = opts.endpoint;
@@ -395,7 +410,8 @@ export class SqsSource implements FdrSource {
     if (s3Endpoint) s3Config.endpoint = s3Endpoint;
     s3Config.forcePathStyle = opts.s3?.forcePathStyle ?? Boolean(s3Endpoint);
     if (opts.credentials) s3Config.credentials = opts.credentials as S3ClientConfig['credentials'];
-    this.ownsClients = !opts.sqsClient && !opts.s3Client;
+    this.ownsSqs = !opts.sqsClient;
+    this.ownsS3 = !opts.s3Client;
     this.sqs = opts.sqsClient ?? new SQSClient(sqsConfig);
     this.s3 = opts.s3Client ?? new S3Client(s3Config);
   }
@@ -432,6 +448,14 @@ export class SqsSource implements FdrSource {
             backoffMs = 1000;
           } catch (err) {
             if (signal.aborted || this.closed) break;
+            // Wrong queue URL, region, credentials or permissions: retrying will not help, and
+            // a worker that quietly retries forever looks healthy while ingesting nothing.
+            if (isConfigurationError(err)) {
+              throw new Error(
+                `sqs: cannot receive from ${this.queueUrl}: ${errorName(err)}: ${String((err as Error).message ?? err)}`,
+                { cause: err },
+              );
+            }
             this.log('warn', 'sqs: ReceiveMessage failed, retrying', {
               queue: this.queueUrl,
               error: String(err),
@@ -563,9 +587,7 @@ export class SqsSource implements FdrSource {
   async close(): Promise<void> {
     this.closed = true;
     for (const m of [...this.held]) m.abandon();
-    if (this.ownsClients) {
-      this.sqs.destroy();
-      this.s3.destroy();
-    }
+    if (this.ownsSqs) this.sqs.destroy();
+    if (this.ownsS3) this.s3.destroy();
   }
 }
