@@ -11,7 +11,7 @@ import * as fs from 'node:fs/promises';
 import { literal } from '../sql/duckdb.js';
 import type { Db } from '../sql/duckdb.js';
 import { fileKey } from './actions.js';
-import type { TableState } from './log.js';
+import type { DeltaLog, TableState } from './log.js';
 import { versionName } from './log.js';
 import type { ObjectStore } from './store.js';
 
@@ -115,4 +115,37 @@ export async function writeCheckpoint(
     await fs.rm(json, { force: true });
     await fs.rm(parquet, { force: true });
   }
+}
+
+/**
+ * Metadata cleanup (protocol "Metadata Cleanup"): once a checkpoint is older than the log
+ * retention (`delta.logRetentionDuration`, default 30 days), the commits and checkpoints
+ * before it are deleted — the checkpoint and its own commit stay, so every version from
+ * there on can still be read. Keeps `_delta_log/` (and its listing) from growing forever.
+ * Off when `delta.enableExpiredLogCleanup` is `false`. Returns the deleted keys.
+ */
+export async function cleanupExpiredLogs(
+  log: DeltaLog,
+  state: TableState,
+  now = Date.now(),
+): Promise<string[]> {
+  const conf = state.metaData.configuration ?? {};
+  if (conf['delta.enableExpiredLogCleanup'] === 'false') return [];
+  const cutoff = now - parseInterval(conf['delta.logRetentionDuration'], 30 * 8.64e7);
+  const listing = await log.list();
+  let cutoffCheckpoint: number | undefined;
+  for (const cp of listing.checkpoints) {
+    if (cp.version > state.version || !listing.commits.has(cp.version)) continue;
+    if ((await log.commitTimestamp(cp.version, listing.commits.get(cp.version))) <= cutoff) {
+      cutoffCheckpoint = cp.version;
+      break; // checkpoints are sorted newest first
+    }
+  }
+  if (cutoffCheckpoint === undefined) return [];
+  const doomed: string[] = [];
+  for (const [v, info] of listing.commits) if (v < cutoffCheckpoint) doomed.push(info.key);
+  for (const cp of listing.checkpoints) if (cp.version < cutoffCheckpoint) doomed.push(...cp.keys);
+  doomed.sort();
+  if (doomed.length > 0) await log.store.delete(doomed);
+  return doomed;
 }

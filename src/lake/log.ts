@@ -2,6 +2,9 @@
  * A table's `_delta_log/`: listing, reading commits and checkpoints, replaying them into a
  * table state, and committing the next version with put-if-absent.
  */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { literal } from '../sql/duckdb.js';
 import type { Db } from '../sql/duckdb.js';
 import {
@@ -77,7 +80,7 @@ export class DeltaLog {
     const commits = new Map<number, ObjectInfo>();
     const multi = new Map<string, { version: number; parts: number; keys: Map<number, string> }>();
     const checkpoints: CheckpointRef[] = [];
-    for await (const info of this.store.list(this.logPrefix)) {
+    for await (const info of this.listLogDir()) {
       const name = info.key.slice(this.logPrefix.length);
       if (name.includes('/')) continue; // _sidecars/, _staged_commits/, .tmp/ …
       let m: RegExpExecArray | null;
@@ -110,6 +113,27 @@ export class DeltaLog {
     let latest = -1;
     for (const v of commits.keys()) latest = Math.max(latest, v);
     return { commits, checkpoints, latest };
+  }
+
+  /**
+   * The objects directly in `_delta_log/`. On a local folder this is one readdir without a
+   * stat per file (a busy table's log holds many thousands of commits); sizes and times are
+   * then unknown (NaN) and fetched with `head` when needed.
+   */
+  private async *listLogDir(): AsyncIterable<ObjectInfo> {
+    if (this.store.url.startsWith('file:')) {
+      const dir = path.join(fileURLToPath(this.store.url), ...this.logPrefix.split('/').filter(Boolean));
+      let names: string[];
+      try {
+        names = await fs.readdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const n of names.sort()) yield { key: this.logPrefix + n, size: NaN, lastModified: NaN };
+      return;
+    }
+    yield* this.store.list(this.logPrefix);
   }
 
   async readCommit(version: number): Promise<Action[] | undefined> {
@@ -272,7 +296,8 @@ export class DeltaLog {
     const ci = actions?.find((a) => a.commitInfo)?.commitInfo as CommitInfoAction | undefined;
     const ts = ci?.inCommitTimestamp ?? ci?.timestamp;
     if (typeof ts === 'number') return ts;
-    const h = info ?? (await this.store.head(this.commitKey(version)));
+    const h =
+      info && Number.isFinite(info.lastModified) ? info : await this.store.head(this.commitKey(version));
     return h?.lastModified ?? 0;
   }
 

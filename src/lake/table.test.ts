@@ -576,6 +576,33 @@ describe('maintenance', () => {
     }
   });
 
+  test('expired log entries before a checkpoint are cleaned up; the table still reads', async () => {
+    const { dir, lake } = await tempLake();
+    try {
+      const t = await lake.createTable('cleanup', {
+        properties: { 'delta.checkpointInterval': '5', 'delta.logRetentionDuration': 'interval 0 seconds' },
+      });
+      for (let i = 0; i < 7; i++) await t.append(`SELECT ${i} AS v`);
+      const files = await logFiles(dir, 'cleanup');
+      assert.deepEqual(
+        files.filter((f) => f.endsWith('.json')),
+        ['00000000000000000005.json', '00000000000000000006.json', '00000000000000000007.json'],
+      );
+      assert.ok(files.includes('00000000000000000005.checkpoint.parquet'));
+      const lake2 = await Lake.open(dir);
+      try {
+        const t2 = (await lake2.table('cleanup'))!;
+        assert.equal(await count(lake2, await (await t2.snapshot()).scan()), 7);
+        assert.equal(await count(lake2, await (await t2.snapshot({ version: 5 })).scan()), 5);
+        await assert.rejects(t2.snapshot({ version: 3 }), /cannot reconstruct version 3/);
+      } finally {
+        lake2.close();
+      }
+    } finally {
+      lake.close();
+    }
+  });
+
   test('history lists commitInfo per version, newest first', async () => {
     const { lake } = await tempLake();
     try {

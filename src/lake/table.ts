@@ -25,7 +25,7 @@ import {
   checkWritable,
   isAppendOnly,
 } from './actions.js';
-import { writeCheckpoint } from './checkpoint.js';
+import { cleanupExpiredLogs, writeCheckpoint } from './checkpoint.js';
 import { FileJudge, parsePredicate } from './filter.js';
 import type { Lake } from './lake.js';
 import { DeltaLog, LOG_DIR, type LogListing, type TableState } from './log.js';
@@ -1163,6 +1163,7 @@ export class DeltaTable {
       try {
         const state = await this.state(version);
         await writeCheckpoint(this.lake.store, this.lake.db, `${this.key}/${LOG_DIR}`, state);
+        await cleanupExpiredLogs(this.log, state);
       } catch (err) {
         // A checkpoint only speeds up reads; the commit stands without it.
         process.emitWarning(
