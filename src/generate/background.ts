@@ -12,11 +12,6 @@ import type { Rng } from './prng.js';
 import { HOUR } from './scenarios.js';
 import { aipAt, TRANSIENT_SETS, type DnsName, type Host, type LiveProcess, type World } from './world.js';
 
-export interface TimedEvent {
-  t: number;
-  e: FdrEvent;
-}
-
 type Activity =
   | 'browse'
   | 'process'
@@ -115,24 +110,31 @@ export class BackgroundGenerator {
     return working ? 1 : 0.35;
   }
 
-  /** `n` background events with timestamps in [t0, t1), unsorted. */
-  generate(rng: Rng, t0: number, t1: number, n: number): TimedEvent[] {
-    const out: TimedEvent[] = [];
+  /**
+   * Makes `n` background events with timestamps in [t0, t1), unsorted, handing each to `sink` as it
+   * is made (so the caller can serialise it at once and keep only the line).
+   */
+  generate(rng: Rng, t0: number, t1: number, n: number, sink: (t: number, e: FdrEvent) => void): void {
     const width = Math.max(1, t1 - t0);
+    let made = 0;
     let guard = 0;
-    while (out.length < n) {
+    const emitAt =
+      (t: number) =>
+      (dt: number, make: (tt: number) => FdrEvent | undefined): void => {
+        if (made >= n) return;
+        const tt = Math.min(t1 - 1, t + dt);
+        const e = make(tt);
+        if (e) {
+          made++;
+          sink(tt, e);
+        }
+      };
+    while (made < n) {
       if (++guard > n * 50 + 1000) throw new Error('generate: background generator made no progress');
       const t = t0 + Math.floor(rng.next() * width);
       const host = this.pickHost(rng, t);
-      const emit = (dt: number, make: (tt: number) => FdrEvent | undefined): void => {
-        if (out.length >= n) return;
-        const tt = Math.min(t1 - 1, t + dt);
-        const e = make(tt);
-        if (e) out.push({ t: tt, e });
-      };
-      this.activity(rng, rng.weighted(ACTIVITIES), host, t, emit);
+      this.activity(rng, rng.weighted(ACTIVITIES), host, t, emitAt(t));
     }
-    return out;
   }
 
   private pickProcess(rng: Rng, host: Host, kinds: readonly string[]): LiveProcess {

@@ -17,8 +17,8 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Progress } from '../log.js';
 import { asnDatabaseVersion, defaultAsnCsvPath } from './asn.js';
-import { BackgroundGenerator, type TimedEvent } from './background.js';
-import { EventFactory, secondsString } from './events.js';
+import { BackgroundGenerator } from './background.js';
+import { EventFactory, secondsString, type FdrEvent } from './events.js';
 import { Rng } from './prng.js';
 import { bootProcesses, DAY, planScenarios, type Decoy } from './scenarios.js';
 import {
@@ -309,21 +309,25 @@ export async function generateFdr(options: GenerateOptions): Promise<GenerateSum
     for (let p = 0; p < parts; p++) {
       const pa = sliceStart(p, parts, a, b - a);
       const pb = sliceStart(p + 1, parts, a, b - a);
-      const events: TimedEvent[] = [];
-      while (plantedIdx < plan.planted.length && plan.planted[plantedIdx].t < pb)
-        events.push(plan.planted[plantedIdx++]);
-      for (const e of background.generate(rng.fork(`part:${k}:${p}`), pa, pb, backgroundPerPart[p]))
-        events.push(e);
-      events.sort((x, y) => x.t - y.t);
-      maxInMemory = Math.max(maxInMemory, events.length);
-      const lines = function* (): Generator<string> {
-        for (const { e } of events) {
-          truth.observe(e);
-          eventsByType[e.event_simpleName] = (eventsByType[e.event_simpleName] ?? 0) + 1;
-          yield JSON.stringify(e);
-        }
+      // Each event is observed and serialised as soon as it is made; only (time, line) pairs stay
+      // in memory until the part is sorted and written.
+      const lines: { t: number; line: string }[] = [];
+      const take = (t: number, e: FdrEvent): void => {
+        truth.observe(e);
+        eventsByType[e.event_simpleName] = (eventsByType[e.event_simpleName] ?? 0) + 1;
+        lines.push({ t, line: JSON.stringify(e) });
       };
-      const part = await writer.writePart(lines());
+      while (plantedIdx < plan.planted.length && plan.planted[plantedIdx].t < pb) {
+        const { t, e } = plan.planted[plantedIdx++];
+        take(t, e);
+      }
+      background.generate(rng.fork(`part:${k}:${p}`), pa, pb, backgroundPerPart[p], take);
+      lines.sort((x, y) => x.t - y.t);
+      maxInMemory = Math.max(maxInMemory, lines.length);
+      const ordered = function* (): Generator<string> {
+        for (const l of lines) yield l.line;
+      };
+      const part = await writer.writePart(ordered());
       total += part.lines;
       dataFiles++;
       progress?.tick(part.lines);

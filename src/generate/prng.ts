@@ -111,22 +111,18 @@ export class Rng {
 
   /** `n` lower-case hex digits. */
   hex(n: number): string {
+    // Whole 32-bit words at a time: millions of ids are drawn, and per-character concatenation
+    // would leave a trail of short-lived strings for the GC.
     let s = '';
-    while (s.length < n) {
-      let v = this.u32();
-      for (let i = 0; i < 8 && s.length < n; i++) {
-        s += HEX[v & 15];
-        v >>>= 4;
-      }
-    }
-    return s;
+    while (s.length < n) s += this.u32().toString(16).padStart(8, '0');
+    return s.length === n ? s : s.slice(0, n);
   }
 
   /** A decimal string of exactly `n` digits, no leading zero (Falcon ids can exceed 2^53). */
   digits(n: number): string {
     let s = String(this.int(1, 9));
-    while (s.length < n) s += String(this.int(0, 9));
-    return s;
+    while (s.length < n) s += String(this.int(0, 999_999_999)).padStart(9, '0');
+    return s.length === n ? s : s.slice(0, n);
   }
 
   /** An RFC 4122 version-4 shaped UUID drawn from this stream. */

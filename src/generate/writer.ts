@@ -41,19 +41,17 @@ export interface WrittenPart extends ManifestFile {
   uncompressedBytes: number;
 }
 
-function* chunks(lines: Iterable<string>): Generator<Buffer> {
-  let buf: string[] = [];
-  let size = 0;
+function* chunks(lines: Iterable<string>, onLine: (bytes: number) => void): Generator<Buffer> {
+  let buf = '';
   for (const line of lines) {
-    buf.push(line, '\n');
-    size += line.length + 1;
-    if (size >= CHUNK_BYTES) {
-      yield Buffer.from(buf.join(''), 'utf8');
-      buf = [];
-      size = 0;
+    onLine(Buffer.byteLength(line) + 1);
+    buf += line + '\n';
+    if (buf.length >= CHUNK_BYTES) {
+      yield Buffer.from(buf, 'utf8');
+      buf = '';
     }
   }
-  if (buf.length > 0) yield Buffer.from(buf.join(''), 'utf8');
+  if (buf.length > 0) yield Buffer.from(buf, 'utf8');
 }
 
 /** Streams `lines` (one JSON document each) into a gzip file; returns its size and MD5. */
@@ -66,12 +64,9 @@ export async function writeGzipNdjson(
   let size = 0;
   let count = 0;
   let uncompressed = 0;
-  const counted = function* (): Generator<string> {
-    for (const l of lines) {
-      count++;
-      uncompressed += Buffer.byteLength(l) + 1;
-      yield l;
-    }
+  const onLine = (bytes: number): void => {
+    count++;
+    uncompressed += bytes;
   };
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -81,7 +76,7 @@ export async function writeGzipNdjson(
     },
   });
   await pipeline(
-    Readable.from(chunks(counted())),
+    Readable.from(chunks(lines, onLine)),
     createGzip({ level: GZIP_LEVEL }),
     tap,
     createWriteStream(file),
