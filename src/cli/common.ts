@@ -13,8 +13,6 @@
  * missing argument, invalid configuration).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadConfig, ConfigError } from '../config/load.js';
@@ -60,7 +58,7 @@ export interface LakeContext extends CommandContext {
   lake: Lake;
   /** Absolute local folder of the lake, or undefined for s3:// lakes. */
   lakeDir: string | undefined;
-  /** The local folder holding downloaded/staged files of an s3:// lake for this command. */
+  /** The local folder holding downloaded files of an s3:// lake (its store's cache). */
   cacheDir: string | undefined;
 }
 
@@ -122,7 +120,7 @@ export interface WithLakeOptions {
 
 /**
  * Adds `--lake` to `cmd` and sets its action: loads the config, opens the lake, calls `fn`,
- * and always closes the lake (and removes this command's S3 cache folder).
+ * and always closes the lake.
  */
 export function withLake<A extends unknown[] = string[]>(
   cmd: Command,
@@ -136,19 +134,17 @@ export function withLake<A extends unknown[] = string[]>(
     async (ctx, ...args) => {
       const location = ctx.config.lake;
       const isS3 = location.startsWith('s3://');
-      if (options.existing && !isS3 && !existsSync(path.resolve(location))) {
-        throw new CliError(
-          `no lake at ${path.resolve(location)} (set it with --lake, TALON_LAKE or lake: in talon.yaml)`,
-        );
+      const lakeDir = isS3 ? undefined : path.resolve(location);
+      if (options.existing && lakeDir && !existsSync(lakeDir)) {
+        throw new CliError(`no lake at ${lakeDir} (set it with --lake, TALON_LAKE or lake: in talon.yaml)`);
       }
-      const cacheDir = isS3 ? await mkdtemp(path.join(os.tmpdir(), 'talon-cache-')) : undefined;
-      let lake: Lake | undefined;
+      const lake = await Lake.open(lakeDir ?? location);
       try {
-        lake = await Lake.open(isS3 ? location : path.resolve(location), cacheDir ? { cacheDir } : {});
-        await fn({ ...ctx, lake, lakeDir: isS3 ? undefined : path.resolve(location), cacheDir }, ...args);
+        // An S3 lake's files are read from its local download cache (TALON_S3_CACHE).
+        const cacheDir = isS3 ? (lake.store as { cacheDir?: string }).cacheDir : undefined;
+        await fn({ ...ctx, lake, lakeDir, cacheDir }, ...args);
       } finally {
-        lake?.close();
-        if (cacheDir) await rm(cacheDir, { recursive: true, force: true });
+        lake.close();
       }
     },
     (opts) => ({ ...(overrides?.(opts) ?? {}), lake: opts.lake }),

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lake } from '../lake/lake.js';
+import { startS3Emulator } from '../lake/s3-emulator.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -313,4 +314,48 @@ test('talon table optimize compacts files; vacuum --dry-run lists, vacuum delete
   const bad = await onLake(['table', 'vacuum', 'networklistenip4', '--retention-hours', 'soon']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--retention-hours: expected a non-negative number/);
+});
+
+test('talon tables and query work on an s3:// lake, reading through its local cache, still locked down', async () => {
+  const emu = await startS3Emulator({ buckets: ['cli-lake'] });
+  const awsEnv = {
+    TALON_S3_ENDPOINT: emu.endpoint,
+    AWS_ACCESS_KEY_ID: emu.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: emu.credentials.secretAccessKey,
+    AWS_REGION: emu.region,
+    TALON_S3_CACHE: await mkdtemp(path.join(root, 's3-cache-cli-')),
+  };
+  const saved = { ...process.env };
+  Object.assign(process.env, awsEnv, { TALON_S3_CACHE: await mkdtemp(path.join(root, 's3-cache-writer-')) });
+  try {
+    const lake = await Lake.open('s3://cli-lake/fdr');
+    try {
+      const t = await lake.createTable('UserLogon', {});
+      await t.append(`SELECT range AS id, 'user' || range AS UserName FROM range(3)`);
+    } finally {
+      lake.close();
+    }
+    const tables = await talon(['tables', '--lake', 's3://cli-lake/fdr', '--format', 'json'], {
+      env: awsEnv,
+    });
+    assert.equal(tables.code, 0, tables.stderr);
+    assert.deepEqual(
+      (JSON.parse(tables.stdout) as { name: string; rows: number }[]).map((x) => [x.name, x.rows]),
+      [['UserLogon', 3]],
+    );
+    const q = await talon(['query', 'SELECT max(UserName) AS m FROM userlogon', '--format', 'json'], {
+      env: { ...awsEnv, TALON_LAKE: 's3://cli-lake/fdr' },
+    });
+    assert.equal(q.code, 0, q.stderr);
+    assert.deepEqual(JSON.parse(q.stdout), [{ m: 'user2' }]);
+    const blocked = await talon(['query', "SELECT * FROM read_csv('/etc/passwd')"], {
+      env: { ...awsEnv, TALON_LAKE: 's3://cli-lake/fdr' },
+    });
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.stderr, /file access outside the lake is not allowed/);
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await emu.stop();
+  }
 });
