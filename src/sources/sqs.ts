@@ -64,7 +64,7 @@ export interface SqsSourceOptions {
    * be ingesting.
    */
   maxMessages?: number;
-  /** Seconds between automatic visibility extensions; default visibilityTimeout/3. */
+  /** Seconds between automatic visibility extensions; default visibilityTimeout/3; 0 = off. */
   heartbeatSeconds?: number;
   /** Bucket for manifests that name none (FDR manifests always do). */
   bucket?: string;
@@ -497,7 +497,12 @@ export class SqsSource implements FdrSource {
         queue: this.queueUrl,
         message_id: m.id,
       });
-      await m.delete();
+      // Not worth failing the ingest over: if the delete fails it simply comes back.
+      await m
+        .delete()
+        .catch((err: unknown) =>
+          this.log('warn', 'sqs: could not delete message', { message_id: m.id, error: String(err) }),
+        );
       return undefined;
     }
     if (parsed.kind === 'malformed') {
