@@ -127,7 +127,7 @@ describe('WatchSource', { timeout: 90_000 }, () => {
 
   test('a file written slowly in pieces is not taken before it is complete', async () => {
     const root = await dir('slow');
-    const src = new WatchSource({ paths: [root], stableMs: 1500, log: quiet });
+    const src = new WatchSource({ paths: [root], stableMs: 3000, log: quiet });
     const ac = new AbortController();
     const it = src.batches(ac.signal)[Symbol.asyncIterator]();
     const pending = it.next();
