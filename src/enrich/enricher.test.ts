@@ -64,6 +64,19 @@ test('non-public addresses are classified and not looked up', () => {
   }
 });
 
+test('a null from a JS caller is invalid, not a crash', () => {
+  assert.deepEqual(enricher.lookupIp(null as unknown as string), {
+    ip_class: 'invalid',
+    geo: null,
+    as: null,
+  });
+  assert.deepEqual(enricher.lookupDomain(undefined as unknown as string), {
+    registered_domain: null,
+    public_suffix: null,
+    subdomain: null,
+  });
+});
+
 test('multi-IP aip: enriches the first valid public address', () => {
   const info = enricher.lookupIp('10.0.0.5 1.1.1.1 8.8.8.8');
   assert.equal(info.ip_class, 'public');

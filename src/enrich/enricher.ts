@@ -58,6 +58,9 @@ export const DOMAIN_TABLE_COLUMNS =
 
 let stagingSeq = 0;
 
+const INVALID: IpInfo = Object.freeze({ ip_class: 'invalid', geo: null, as: null });
+const NO_PSL: PslInfo = Object.freeze({ registered_domain: null, public_suffix: null, subdomain: null });
+
 /** EnrichOptions from the `enrich` section of talon.yaml / TALON_ENRICH__* settings. */
 export function enrichOptionsFromConfig(cfg: TalonConfig['enrich']): EnrichOptions {
   return { cityMmdb: cfg.city_mmdb, asnMmdb: cfg.asn_mmdb, pslPrivateDomains: cfg.psl_private_domains };
@@ -92,6 +95,7 @@ export class Enricher {
    * public ones. The result is frozen and may be shared with other callers.
    */
   lookupIp(ip: string): IpInfo {
+    if (typeof ip !== 'string') return INVALID; // a NULL column value reaching here from JS
     const cached = this.ipCache.get(ip);
     if (cached) return cached;
     const c = classifyValue(ip);
@@ -108,6 +112,7 @@ export class Enricher {
   }
 
   lookupDomain(domain: string): PslInfo {
+    if (typeof domain !== 'string') return NO_PSL;
     const cached = this.domainCache.get(domain);
     if (cached) return cached;
     const info = Object.freeze(splitDomain(domain, this.pslPrivate));
