@@ -291,6 +291,45 @@ describe('WatchSource', { timeout: 90_000 }, () => {
     assert.equal(again.skippedFiles, 2);
   });
 
+  test('an FDR batch still incomplete after incompleteManifestMs is taken with the files present', async () => {
+    const root = await dir('incomplete');
+    const uuid = randomUUID();
+    const gz = [gzipSync(ndjson(2, 'x0')), gzipSync(ndjson(2, 'x1'))];
+    const files = gz.map((b, i) => ({
+      path: `data/${uuid}/part-0000${i}.gz`,
+      size: b.length,
+      checksum: md5(b),
+    }));
+    await mkdir(path.join(root, 'manifests'), { recursive: true });
+    await mkdir(path.join(root, 'data', uuid), { recursive: true });
+    await writeFile(path.join(root, 'manifests', `${uuid}.json`), JSON.stringify({ files }));
+    await writeFile(path.join(root, files[0].path), gz[0]);
+    const warned: string[] = [];
+    const src = new WatchSource({
+      paths: [root],
+      stableMs: 200,
+      incompleteManifestMs: 500,
+      log: (level, msg) => void (level === 'warn' && warned.push(msg)),
+    });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b1 = await nextBatch(it);
+    assert.deepEqual(
+      b1.files.map((f) => [f.name, f.expectedMd5]),
+      [[path.join(root, files[0].path), files[0].checksum]],
+    );
+    assert.match(warned[0] ?? '', /incomplete/);
+    // The late part comes on its own, still with the manifest's expectations.
+    await writeFile(path.join(root, files[1].path), gz[1]);
+    const b2 = await nextBatch(it);
+    assert.deepEqual(
+      b2.files.map((f) => [f.name, f.expectedSize, f.expectedMd5]),
+      [[path.join(root, files[1].path), files[1].size, files[1].checksum]],
+    );
+    ac.abort();
+    await it.return?.();
+  });
+
   test('an invalid manifest is logged and ignored, not ingested as data', async () => {
     const root = await dir('badmanifest');
     await mkdir(path.join(root, 'manifests'), { recursive: true });
