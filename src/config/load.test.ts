@@ -127,6 +127,27 @@ test('environment values are YAML scalars; string settings keep the raw text', a
   assert.equal(cfg.lake, 's3://bucket/lake');
 });
 
+test('list settings take YAML lists or comma-separated items from the environment', async () => {
+  const cfg = await loadConfig({
+    cwd: await folder(),
+    env: {
+      TALON_DETECT__VULNERABLE_PORTS: '3389, 445',
+      TALON_DETECT__KNOWN_SERVERS: '10.0.0.1,10.1.0.0/16',
+      TALON_INGEST__WATCH__PATHS: '/in',
+    },
+  });
+  assert.deepEqual(cfg.detect.vulnerable_ports, [3389, 445]);
+  assert.deepEqual(cfg.detect.known_servers, ['10.0.0.1', '10.1.0.0/16']);
+  assert.deepEqual(cfg.ingest.watch.paths, ['/in']);
+  const msg = await configError(
+    loadConfig({ cwd: await folder(), env: { TALON_DETECT__VULNERABLE_PORTS: '3389,rdp' } }),
+  );
+  assert.match(
+    msg,
+    /^config: detect\.vulnerable_ports\[1\]: expected number, received string \(from TALON_DETECT__VULNERABLE_PORTS\)$/,
+  );
+});
+
 test('TALON_* names that are no setting (TALON_LOG, TALON_FIXTURES) are ignored; empty values too', async () => {
   const cfg = await loadConfig({
     cwd: await folder(),

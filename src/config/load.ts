@@ -8,7 +8,8 @@
  *   so secrets stay out of the file.
  * - Environment: `TALON_LAKE` → `lake`; `TALON_<SECTION>__<KEY>` → `section.key` (a double
  *   underscore nests, names are matched case-insensitively). Values are YAML scalars
- *   (`20`, `true`, `[a, b]`); a setting whose schema type is string keeps the raw text.
+ *   (`20`, `true`, `[a, b]`); a setting whose schema type is string keeps the raw text, and a
+ *   list setting also takes comma-separated items (`3389,445`).
  *   `TALON_*` names that map to no top-level setting (TALON_CONFIG, TALON_LOG, …) are not config.
  * - Flags: `overrides`, keys are dotted paths (`{ 'ingest.batch_events': 1000, lake: 'x' }`).
  *
@@ -203,16 +204,31 @@ function schemaAt(keyPath: string[]): z.ZodType | undefined {
   return core(schema);
 }
 
-/** A text value from the environment or a flag, typed as YAML unless the setting is a string. */
+/**
+ * A text value from the environment or a flag, typed as YAML unless the setting is a string.
+ * A list setting also takes comma-separated items (`TALON_DETECT__VULNERABLE_PORTS=3389,445`).
+ */
 function scalarFor(keyPath: string[], text: string): unknown {
-  const target = (schemaAt(keyPath) as { def?: { type?: string } } | undefined)?.def?.type;
-  if (target === 'string' || target === 'enum' || target === 'literal') return text;
+  return typedText(schemaAt(keyPath), text);
+}
+
+function typedText(schema: z.ZodType | undefined, text: string): unknown {
+  const def = (schema as { def?: { type?: string; element?: z.ZodType } } | undefined)?.def;
+  if (def?.type === 'string' || def?.type === 'enum' || def?.type === 'literal') return text;
+  let v: unknown;
   try {
-    const v: unknown = parseYaml(text);
-    return v === null || v === undefined ? text : v;
+    v = parseYaml(text);
   } catch {
-    return text;
+    v = text;
   }
+  if (def?.type === 'array' && !Array.isArray(v)) {
+    return text
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '')
+      .map((item) => typedText(core(def.element), item));
+  }
+  return v === null || v === undefined ? text : v;
 }
 
 function setPath(root: Obj, keyPath: string[], value: unknown): void {
