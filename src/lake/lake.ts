@@ -27,6 +27,8 @@ export interface TableSummary {
   rows: number;
   files: number;
   bytes: number;
+  /** Set when the table cannot be read (e.g. it needs a Delta feature Talon lacks). */
+  error?: string;
 }
 
 /** Folder names a table may have: what Talon creates from a name, safe on every store. */
@@ -146,7 +148,14 @@ export class Lake {
     const out: TableSummary[] = [];
     for (const key of await this.tableKeys()) {
       const t = this.handle(key);
-      const snap = await t.snapshot();
+      let snap;
+      try {
+        snap = await t.snapshot();
+      } catch (err) {
+        const version = await t.latestVersion().catch(() => -1);
+        out.push({ name: key, version, rows: 0, files: 0, bytes: 0, error: (err as Error).message });
+        continue;
+      }
       let rows = snap.numRows;
       if (rows === undefined) {
         const r = await this.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM ${await snap.scan()}`);

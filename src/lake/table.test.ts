@@ -878,6 +878,9 @@ describe('foreign tables', () => {
     const views = await lake.registerViews();
     assert.ok(views.includes('ntz') && !views.includes('dv'));
     assert.match(lake.viewErrors.get('dv')!, /deletionVectors/);
+    const summary = await lake.summary();
+    assert.match(summary.find((x) => x.name === 'dv')!.error!, /deletionVectors/);
+    assert.equal(summary.find((x) => x.name === 'ntz')!.error, undefined);
   });
 });
 
