@@ -102,13 +102,28 @@ export const iocMatch: Detection = {
         async transform(batch) {
           const union = await explodeIocs(batch, s.iocMappings);
           if (!union) return {};
-          const exploded = await batch.temp('exploded', union);
-          const valid = await applyExpectations(batch, exploded, [
-            { name: 'valid_iocs', condition: `ioc IS NOT NULL AND ioc <> ''`, action: 'drop' },
-          ]);
-          const maxT = await batch.db.all<{ t: number | null }>(
-            `SELECT epoch_ms(max(timestamp)) AS t FROM ${valid}`,
+          // Views up to the join: the explode, the filter and the hash join against iocs run
+          // as one DuckDB pipeline; only matches are materialized.
+          const exploded = await batch.view('exploded', union);
+          const valid = await applyExpectations(
+            batch,
+            exploded,
+            [{ name: 'valid_iocs', condition: `ioc IS NOT NULL AND ioc <> ''`, action: 'drop' }],
+            { materialize: false },
           );
+          // The watermark follows the stream's event time: the max timestamp of the mapped
+          // sources, read from their timestamp column alone.
+          const maxParts: string[] = [];
+          for (const table of Object.keys(s.iocMappings)) {
+            const rel = batch.source(table);
+            if (rel && (await batch.columns(rel)).has('timestamp'))
+              maxParts.push(`SELECT max(timestamp) AS m FROM ${rel}`);
+          }
+          const maxT = maxParts.length
+            ? await batch.db.all<{ t: number | null }>(
+                `SELECT epoch_ms(max(m)) AS t FROM (${maxParts.join(' UNION ALL ')})`,
+              )
+            : [];
           const iocs = await batch.snapshot(IOCS_TABLE);
           const joined = await batch.temp(
             'joined',

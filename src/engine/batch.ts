@@ -29,6 +29,7 @@ export class MicroBatch {
   readonly state: Record<string, unknown>;
   private readonly sources = new Map<string, string>();
   private readonly temps: string[] = [];
+  private readonly views: string[] = [];
   private readonly columnCache = new Map<string, Map<string, string>>();
   private seq = 0;
 
@@ -98,9 +99,12 @@ export class MicroBatch {
           `SELECT *, NULL::VARCHAR AS _change_type, NULL::BIGINT AS _commit_version, ` +
           `NULL::TIMESTAMP AS _commit_timestamp FROM ${await snap.scan()} LIMIT 0`;
       }
-      const name = await this.temp(key, expr);
+      // A view, not a copy: DuckDB fuses the read into whatever the transformation does with
+      // it (explode, filter, join), reading only the columns it needs.
+      const name = await this.view(key, expr);
       this.sources.set(key, name);
-      this.metrics[`rows.${key}`] = await this.count(name);
+      const planned = this.offsets.rows?.[key];
+      this.metrics[`rows.${key}`] = planned ?? (await this.count(name));
     }
   }
 
@@ -130,6 +134,14 @@ export class MicroBatch {
     const name = ident(this.tempName(label));
     await this.db.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`);
     this.temps.push(name);
+    return name;
+  }
+
+  /** Creates a temp view for the rest of the batch (re-evaluated by each reader); returns its name. */
+  async view(label: string, sql: Relation): Promise<string> {
+    const name = ident(this.tempName(label));
+    await this.db.run(`CREATE OR REPLACE TEMP VIEW ${name} AS ${sql}`);
+    this.views.push(name);
     return name;
   }
 
@@ -171,6 +183,7 @@ export class MicroBatch {
   }
 
   async cleanup(): Promise<void> {
+    for (const v of this.views.splice(0).reverse()) await this.db.run(`DROP VIEW IF EXISTS ${v}`);
     for (const t of this.temps.splice(0)) await this.db.run(`DROP TABLE IF EXISTS ${t}`);
   }
 }

@@ -25,6 +25,8 @@ export interface BatchOffsets {
   plannedAt: number;
   /** stream sources by table key (lower-case name) */
   sources: Record<string, SourceRange>;
+  /** rows of each source's range, counted when planning (bounding the batch) */
+  rows?: Record<string, number>;
   /** tables read as a snapshot (stream-static joins, state): the version read, -1 = absent */
   snapshots: Record<string, number>;
 }

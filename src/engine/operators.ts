@@ -23,6 +23,7 @@ export async function applyExpectations(
   batch: MicroBatch,
   input: string,
   exps: Expectation[],
+  opts: { materialize?: boolean } = {},
 ): Promise<string> {
   if (exps.length === 0) return input;
   const sums = exps.map((e, i) => `count(*) FILTER (WHERE NOT coalesce((${e.condition}), false)) AS f${i}`);
@@ -41,10 +42,8 @@ export async function applyExpectations(
   });
   const drops = exps.filter((e) => e.action === 'drop');
   if (drops.length === 0) return input;
-  return batch.temp(
-    'expect',
-    `SELECT * FROM ${input} WHERE ${drops.map((e) => `coalesce((${e.condition}), false)`).join(' AND ')}`,
-  );
+  const sql = `SELECT * FROM ${input} WHERE ${drops.map((e) => `coalesce((${e.condition}), false)`).join(' AND ')}`;
+  return (opts.materialize ?? true) ? batch.temp('expect', sql) : batch.view('expect', sql);
 }
 
 /** UNION ALL BY NAME of relations (missing columns become NULL); undefined when there are none. */

@@ -92,7 +92,7 @@ export class StreamingQuery {
       if (end > start) any = true;
     }
     if (!any) return undefined;
-    await this.boundRows(sources, tables);
+    const rows = await this.boundRows(sources, tables);
     const snapshots: Record<string, number> = {};
     for (const name of this.def.snapshots ?? []) {
       snapshots[tableKey(name)] = (await this.latestVersion(tableKey(name))).version;
@@ -102,26 +102,34 @@ export class StreamingQuery {
       batchId: (this.lastOffsets?.batchId ?? -1) + 1,
       plannedAt: Date.now(),
       sources,
+      rows,
       snapshots,
     };
   }
 
-  /** Halves the widest source range until the batch holds at most maxRows rows (≥ 1 version each). */
+  /**
+   * Halves the widest source range until the batch holds at most maxRows rows (≥ 1 version
+   * each). Returns the rows per source of the final ranges.
+   */
   private async boundRows(
     sources: Record<string, SourceRange>,
     tables: Map<string, DeltaTable>,
-  ): Promise<void> {
+  ): Promise<Record<string, number>> {
     for (;;) {
       let total = 0;
       let widest: string | undefined;
+      const rows: Record<string, number> = {};
       for (const [key, r] of Object.entries(sources)) {
-        if (r.end <= r.start) continue;
         const t = tables.get(key);
-        if (!t) continue;
-        const rows = await this.lake.db.all<{ n: bigint }>(
+        if (r.end <= r.start || !t) {
+          rows[key] = 0;
+          continue;
+        }
+        const n = await this.lake.db.all<{ n: bigint }>(
           `SELECT count(*) AS n FROM ${await t.changes(r.start, r.end)}`,
         );
-        total += Number(rows[0].n);
+        rows[key] = Number(n[0].n);
+        total += rows[key];
         if (
           r.end - r.start > 1 &&
           (!widest || r.end - r.start > sources[widest].end - sources[widest].start)
@@ -129,7 +137,7 @@ export class StreamingQuery {
           widest = key;
         }
       }
-      if (total <= this.maxRows || !widest) return;
+      if (total <= this.maxRows || !widest) return rows;
       const r = sources[widest];
       r.end = r.start + Math.max(1, Math.floor((r.end - r.start) / 2));
     }
