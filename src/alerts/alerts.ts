@@ -88,7 +88,12 @@ export const alertsSink: SinkSpec = {
   table: ALERTS_TABLE,
   mode: 'merge',
   merge: { on: ['alert_id'], whenMatched: 'ignore', whenNotMatched: 'insert' },
-  create: { description: 'Talon alerts (one row per detection, dedup key and window)' },
+  // Change data feed on: notifiers read new alerts from it; without it a copy-on-write MERGE
+  // would present rewritten old alerts as new files.
+  create: {
+    description: 'Talon alerts (one row per detection, dedup key and window)',
+    properties: { 'delta.enableChangeDataFeed': 'true' },
+  },
 };
 
 /** An empty relation with the alerts schema (for creating the table, listing an empty lake). */
