@@ -20,7 +20,17 @@ export function tableKey(name: string): string {
  * first version.
  */
 export async function readChanges(table: DeltaTable, start: number, end: number): Promise<string> {
-  return table.changes(start, end);
+  try {
+    return await table.changes(start, end);
+  } catch (err) {
+    // A query started on a table whose early commits were cleaned up (log retention) cannot
+    // replay its history; like Spark's Delta source it then starts from the snapshot at `end`.
+    if (start >= 0) throw err;
+    const snap = await table.snapshot({ version: end });
+    return `(SELECT *, 'insert' AS _change_type, CAST(${end} AS BIGINT) AS _commit_version,
+      CAST(epoch_ms(CAST(${snap.timestamp} AS BIGINT)) AS TIMESTAMP WITH TIME ZONE) AS _commit_timestamp
+      FROM ${await snap.scan()})`;
+  }
 }
 
 export class MicroBatch {

@@ -8,7 +8,7 @@
  */
 import type { Lake } from '../lake/lake.js';
 import type { DeltaTable } from '../lake/table.js';
-import { MicroBatch, tableKey, writeTable } from './batch.js';
+import { MicroBatch, readChanges, tableKey, writeTable } from './batch.js';
 import type { BatchCommit, BatchOffsets, SourceRange } from './checkpoint.js';
 import { CheckpointLog } from './checkpoint.js';
 import { crashPoint } from './crash.js';
@@ -126,7 +126,7 @@ export class StreamingQuery {
           continue;
         }
         const n = await this.lake.db.all<{ n: bigint }>(
-          `SELECT count(*) AS n FROM ${await t.changes(r.start, r.end)}`,
+          `SELECT count(*) AS n FROM ${await readChanges(t, r.start, r.end)}`,
         );
         rows[key] = Number(n[0].n);
         total += rows[key];
