@@ -32,6 +32,11 @@ const COMMON = [
 ] as const;
 
 /** One SELECT per mapped column of a source present in the batch. */
+/**
+ * One SELECT per mapped column of each table present in the batch — the seed's
+ * posexplode(create_map(...)) as a UNION ALL (DuckDB runs the union of narrow scans faster
+ * than an unnest of a list of structs).
+ */
 export async function explodeIocs(
   batch: MicroBatch,
   mappings: Record<string, Record<string, string>>,
@@ -44,9 +49,9 @@ export async function explodeIocs(
     const common = COMMON.map(([c, t]) => columnOr(cols, c, t));
     for (const [column, iocType] of Object.entries(mapping)) {
       if (!cols.has(column.split('.')[0].toLowerCase())) continue;
+      const value = columnOr(cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
       parts.push(
-        `(SELECT ${common.join(', ')}, ${literal(iocType)} AS ioc_type, ` +
-          `${normalizedIocSql(iocType, columnOr(cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, ''))} AS ioc, ` +
+        `(SELECT ${common.join(', ')}, ${literal(iocType)} AS ioc_type, ${normalizedIocSql(iocType, value)} AS ioc, ` +
           `${literal(table)} AS source_table, _commit_version AS source_version FROM ${rel})`,
       );
     }
@@ -132,7 +137,10 @@ export const iocMatch: Detection = {
                    i.description AS ioc_description
                  FROM ${valid} e JOIN ${iocs} i
                    ON e.ioc_type = i.ioc_type AND e.ioc = i.ioc
-                  AND e.timestamp >= i.first_seen AND e.timestamp <= coalesce(i.last_seen, ${batch.nowSql})`
+                 -- The validity window as one CASE, not two comparisons: with two inequality
+                 -- conditions DuckDB plans an inequality join instead of a hash join on the IoC.
+                 WHERE CASE WHEN e.timestamp >= i.first_seen AND e.timestamp <= coalesce(i.last_seen, ${batch.nowSql})
+                            THEN true ELSE false END`
               : `SELECT *, NULL::VARCHAR AS dataset, NULL::VARCHAR AS ioc_id, NULL::TIMESTAMP AS ioc_first_seen,
                    NULL::TIMESTAMP AS ioc_last_seen, NULL::VARCHAR AS ioc_description FROM ${valid} WHERE false`,
           );
