@@ -1033,7 +1033,13 @@ export class DeltaTable {
       // Lost the race: judge every commit that got in first, then try the next version.
       const listing = await this.log.list();
       for (let w = version; w <= listing.latest; w++) {
-        const winner = (await this.log.readCommit(w)) ?? [];
+        const winner = await this.log.readCommit(w);
+        if (!winner) {
+          // Cleaned up by log retention before this writer could judge it: assume the worst.
+          throw new ConcurrentModificationError(
+            `${this.key}: concurrent commit ${w} is no longer in the log; nothing was committed — retry the ${plan.operation}`,
+          );
+        }
         const outcome = this.judgeWinner(plan, winner, w, metaAction);
         if (outcome === 'skip') {
           await this.lake.store.delete(plan.newFiles.map((p) => `${this.key}/${fromLogPath(p)}`));
