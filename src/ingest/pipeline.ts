@@ -220,29 +220,46 @@ export class IngestPipeline {
     /** batches whose files are all staged, acknowledged when the open group commits */
     let awaiting: AwaitingBatch[] = [];
     let group: OpenGroup | undefined;
+    // One-shot sources: ingest_log is read once, and the next group is decoded while the
+    // previous one commits (JS parses on the main thread, DuckDB writes on its own threads).
+    // Other sources check ingest_log live per batch and commit before reading on.
+    const overlap = mode === 'across-batches';
+    const known = overlap ? await this.committedFiles(undefined) : undefined;
+    let inflight: Promise<void> | undefined;
+    let inflightBatches: AwaitingBatch[] = [];
     const commit = async (): Promise<void> => {
-      if (group) {
-        const g = group;
-        group = undefined;
-        try {
-          await g.stager.close();
-          await this.commitGroup(g);
-        } finally {
-          await rm(g.dir, { recursive: true, force: true });
-        }
-      }
-      const done = awaiting;
+      const g = group;
+      group = undefined;
+      const acks = awaiting;
       awaiting = [];
-      for (const a of done) {
-        clearInterval(a.beat);
-        await a.batch.ack();
-      }
+      if (inflight) await inflight;
+      inflightBatches = acks;
+      inflight = (async () => {
+        if (g) {
+          try {
+            await g.stager.close();
+            await this.commitGroup(g);
+          } finally {
+            await rm(g.dir, { recursive: true, force: true });
+          }
+          if (known) for (const f of g.files) known.add(f.file.id);
+        }
+        for (const a of acks) {
+          clearInterval(a.beat);
+          await a.batch.ack();
+        }
+        inflightBatches = [];
+      })();
+      // surfaced by the next await of `inflight`; keep Node from calling it unhandled meanwhile
+      inflight.catch(() => {});
+      if (!overlap) await inflight;
     };
     try {
       for await (const batch of source.batches(signal)) {
         const entry: AwaitingBatch = { batch, beat: this.heartbeat(batch) };
         awaiting.push(entry);
-        const done = await this.committedFiles(batch.files.map((f) => f.id));
+        const ids = batch.files.map((f) => f.id);
+        const done = known ? new Set(ids.filter((id) => known.has(id))) : await this.committedFiles(ids);
         const todo = batch.files.filter((f) => !done.has(f.id));
         const skipped = batch.files.length - todo.length;
         this.summary.skippedFiles += skipped;
@@ -256,8 +273,10 @@ export class IngestPipeline {
         if (signal.aborted) break;
       }
       await commit();
+      await inflight;
     } catch (err) {
-      for (const a of awaiting) {
+      await inflight?.catch(() => {});
+      for (const a of [...inflightBatches, ...awaiting]) {
         clearInterval(a.beat);
         if (a.batch.nack) {
           await a.batch
@@ -374,7 +393,9 @@ export class IngestPipeline {
           excludeFiles: excluded,
           maxObjectBytes: Math.max(16 * 1024 * 1024, this.maxLineBytes * 2 + 4096),
         });
-        const rows = await this.writeTable(table, stage, relation, txn);
+        const rows = await this.withEventSideProbing(useIps || useDomains, () =>
+          this.writeTable(table, stage, relation, txn),
+        );
         for (const [idx, n] of stage.rowsByFile) if (!excluded.includes(idx)) perFile[idx][name] = n;
         group.tables[name] = rows;
         group.events += rows;
@@ -397,6 +418,25 @@ export class IngestPipeline {
       quarantined: group.quarantined,
     });
     this.opts.onCommit?.(group);
+  }
+
+  /**
+   * DuckDB cannot estimate read_json's row count and may build the enrichment join's hash
+   * table on the wide event side (a RIGHT join probed by the small lookup table), which costs
+   * several times the whole parse. With the build/probe-side swap off, the small enrichment
+   * table is always the build side. The previous setting is restored after the write.
+   */
+  private async withEventSideProbing<T>(on: boolean, fn: () => Promise<T>): Promise<T> {
+    if (!on) return fn();
+    const db = this.lake.db;
+    const [{ v }] = await db.all<{ v: string }>(`SELECT current_setting('disabled_optimizers') AS v`);
+    const list = v ? `${v},build_side_probe_side` : 'build_side_probe_side';
+    await db.run(`SET disabled_optimizers = ${literal(list)}`);
+    try {
+      return await fn();
+    } finally {
+      await db.run(v ? `SET disabled_optimizers = ${literal(v)}` : 'RESET disabled_optimizers');
+    }
   }
 
   /** Appends, or for aidmaster/userinfo MERGEs on the key so the latest row per host/user wins. */
@@ -478,15 +518,21 @@ export class IngestPipeline {
     await table.append(relation, txn);
   }
 
-  /** File ids among `ids` that ingest_log records as committed. */
-  async committedFiles(ids: string[]): Promise<Set<string>> {
+  /** File ids among `ids` (all when undefined) that ingest_log records as committed. */
+  async committedFiles(ids: string[] | undefined): Promise<Set<string>> {
     const out = new Set<string>();
-    if (ids.length === 0) return out;
+    if (ids !== undefined && ids.length === 0) return out;
     const table = await this.lake.table('ingest_log');
     if (!table) return out;
     const snap = await table.snapshot();
     if (snap.files.length === 0) return out;
     const scan = await snap.scan();
+    if (ids === undefined) {
+      for (const r of await this.lake.db.all<{ file_id: string }>(`SELECT DISTINCT file_id FROM ${scan}`)) {
+        out.add(r.file_id);
+      }
+      return out;
+    }
     for (let i = 0; i < ids.length; i += 1000) {
       const list = ids
         .slice(i, i + 1000)

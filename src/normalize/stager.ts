@@ -82,6 +82,8 @@ export interface FieldInfo {
   field: string;
   column: string;
   kind: FieldKind;
+  /** The stage that last recorded this field (saves a Map lookup per key per line). */
+  stagedIn?: object;
 }
 
 /** What Talon knows of a table's columns; lives for the whole ingest run. */
@@ -332,7 +334,10 @@ export class EventStager implements LineSink {
         return;
       }
       if (f.column !== k) rename = true;
-      if (!stage.fields.has(k)) stage.fields.set(k, f);
+      if (f.stagedIn !== stage) {
+        f.stagedIn = stage;
+        stage.fields.set(k, f);
+      }
     }
     for (const f of IP_FIELDS) {
       const v = o[f];
