@@ -30,6 +30,8 @@ export function registerDetectCommand(program: Command): void {
       const set = await loadDetections(config.detect, {
         only: opts.detection as string[] | undefined,
         rulesDir: opts.rules as string | undefined,
+      }).catch((e: Error) => {
+        throw /unknown detection/.test(e.message) ? new UsageError(e.message) : e;
       });
       const pipeline = new Pipeline(lake, detectionQueries(set), {
         maxVersionsPerBatch: config.detect.max_versions_per_batch,

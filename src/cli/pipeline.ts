@@ -1,6 +1,6 @@
 /** `talon pipeline show`: the graph of detection queries. */
 import type { Command } from 'commander';
-import { out, formatOption, withConfig } from './common.js';
+import { UsageError, out, formatOption, withConfig } from './common.js';
 import { loadDetections, detectionQueries } from '../detections/registry.js';
 import { graphMermaid, graphText, pipelineGraph } from '../engine/graph.js';
 
@@ -19,6 +19,8 @@ export function registerPipelineCommand(program: Command): void {
       const set = await loadDetections(config.detect, {
         only: opts.detection as string[] | undefined,
         rulesDir: opts.rules as string | undefined,
+      }).catch((e: Error) => {
+        throw /unknown detection/.test(e.message) ? new UsageError(e.message) : e;
       });
       const g = pipelineGraph(detectionQueries(set));
       if (opts.format === 'json') out(JSON.stringify(g, null, 2) + '\n');
