@@ -10,6 +10,8 @@
  * Each section is a zod schema with its defaults stated next to the option.
  */
 import { z } from 'zod';
+import { notifySchema, NOTIFY_DEFAULTS } from '../notify/settings.js';
+import { intelSchema, INTEL_DEFAULTS } from '../intel/feeds/settings.js';
 
 export const configSchema = z
   .object({
@@ -107,6 +109,10 @@ export const configSchema = z
         max_rows_per_batch: 2_000_000,
         poll_ms: 100,
       }),
+    /** Alert notifications: destinations, routes, noise control (schema: src/notify/settings.ts). */
+    notify: notifySchema.default(NOTIFY_DEFAULTS),
+    /** Threat-intel feeds, IoC lifetimes, allow-list, retro-hunt (schema: src/intel/feeds/settings.ts). */
+    intel: intelSchema.default(INTEL_DEFAULTS),
   })
   .strict();
 
