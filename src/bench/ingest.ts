@@ -62,6 +62,8 @@ async function listFiles(dir: string, out: string[] = []): Promise<string[]> {
 interface ChildResult {
   summary: { files: number; events: number; quarantined: number; bytes: number; seconds: number };
   maxRssBytes: number;
+  /** user + system CPU seconds of the ingest process (DuckDB threads included) */
+  cpuSeconds: number;
 }
 
 /** Child mode: ingest `gen` into `lake` and print the summary and peak RSS as JSON. */
@@ -72,7 +74,12 @@ async function child(gen: string, lakeDir: string, batchEvents?: number): Promis
   const lake = await Lake.open(lakeDir);
   try {
     const summary = await ingest(lake, new FilesSource([gen]), { progress: false, batchEvents });
-    const result: ChildResult = { summary, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+    const u = process.resourceUsage();
+    const result: ChildResult = {
+      summary,
+      maxRssBytes: u.maxRSS * 1024,
+      cpuSeconds: (u.userCPUTime + u.systemCPUTime) / 1e6,
+    };
     process.stdout.write(JSON.stringify(result) + '\n');
   } finally {
     lake.close();
@@ -124,10 +131,13 @@ export async function run(args: string[]): Promise<void> {
     await rm(outDir, { recursive: true, force: true });
     const list = `[${files.map(literal).join(', ')}]`;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     await db.run(
       `COPY (SELECT * FROM read_ndjson(${list})) TO ${literal(outDir)} (FORMAT parquet, PARTITION_BY event_simpleName)`,
     );
     const duckSeconds = (performance.now() - t0) / 1000;
+    const duckCpu = process.cpuUsage(cpu0);
+    const duckCpuSeconds = (duckCpu.user + duckCpu.system) / 1e6;
     db.close();
     if (!uncompressed) uncompressed = compressed;
 
@@ -143,6 +153,11 @@ export async function run(args: string[]): Promise<void> {
       peak_rss_mb: Math.round(t.maxRssBytes / 1e6),
       duckdb_copy_seconds: round(duckSeconds),
       ratio_duckdb_over_talon: round(duckSeconds / s.seconds),
+      // wall time depends on what else the machine runs; CPU seconds much less so
+      talon_cpu_seconds: round(t.cpuSeconds),
+      duckdb_cpu_seconds: round(duckCpuSeconds),
+      ratio_cpu_duckdb_over_talon: round(duckCpuSeconds / t.cpuSeconds),
+      events_per_cpu_second: Math.round(s.events / t.cpuSeconds),
       targets: { events_per_second: 150_000, ratio: 0.7, peak_rss_mb: 1500 },
       cpus: os.cpus().length,
       loadavg: os.loadavg().map(round),
@@ -155,6 +170,8 @@ export async function run(args: string[]): Promise<void> {
           `  ${result.events_per_second.toLocaleString('en-US')} events/s   ${result.mb_per_second_compressed} MB/s gz   ${result.mb_per_second_uncompressed} MB/s ndjson   peak RSS ${result.peak_rss_mb} MB`,
           `duckdb alone (read_ndjson → parquet PARTITION_BY event_simpleName): ${result.duckdb_copy_seconds} s`,
           `  ratio duckdb/talon ${result.ratio_duckdb_over_talon} (target ≥ 0.7)   load average ${result.loadavg.join(' ')}`,
+          `CPU seconds: talon ${result.talon_cpu_seconds} (${result.events_per_cpu_second.toLocaleString('en-US')} events per CPU second), ` +
+            `duckdb ${result.duckdb_cpu_seconds}, ratio ${result.ratio_cpu_duckdb_over_talon}`,
         ].join('\n') + '\n',
       );
     }
