@@ -88,6 +88,7 @@ export const iocMatch: Detection = {
         sources: tables.map((table) => ({
           table,
           columns: [...COMMON.map(([c]) => c), ...Object.keys(s.iocMappings[table])],
+          materialize: true,
         })),
         snapshots: [IOCS_TABLE, IOC_DEDUP_STATE, AIDMASTER],
         stateTables: [IOC_DEDUP_STATE],

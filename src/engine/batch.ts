@@ -111,7 +111,7 @@ export class MicroBatch {
       }
       // A view, not a copy: DuckDB fuses the read into whatever the transformation does with
       // it (explode, filter, join), reading only the columns it needs.
-      const name = await this.view(key, expr);
+      const name = src.materialize ? await this.temp(key, expr) : await this.view(key, expr);
       this.sources.set(key, name);
       const planned = this.offsets.rows?.[key];
       this.metrics[`rows.${key}`] = planned ?? (await this.count(name));

@@ -20,6 +20,12 @@ export interface SourceSpec {
    * these are read from the Parquet files — event tables are wide, detections need few.
    */
   columns?: string[];
+  /**
+   * Copy the batch rows into a temp table once (default: a view, re-read by each reader).
+   * Worth it when the transformation reads the source several times (ioc_match explodes a
+   * table once per mapped column).
+   */
+  materialize?: boolean;
 }
 
 /**
