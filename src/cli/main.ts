@@ -17,6 +17,7 @@ import { registerAlertsCommand } from './alerts.js';
 import { registerIntelCommand } from './intel.js';
 import { registerRulesCommand } from './rules.js';
 import { registerPipelineCommand } from './pipeline.js';
+import { registerNotifyCommand } from './notify.js';
 import { exitCodeOf } from './common.js';
 import { ConfigError } from '../config/load.js';
 
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerIntelCommand(program);
   registerRulesCommand(program);
   registerPipelineCommand(program);
+  registerNotifyCommand(program);
   return program;
 }
 
