@@ -39,10 +39,21 @@ test('retro-hunt: events first, IoC later → exactly one retro alert; look-back
     // (outside the 30-day look-back), host C to an unrelated IP; one commit per day so the
     // table has several partitions.
     await appendEvents(t.lake, 'NetworkConnectIP4', [conn('B', EVIL_IP, 40 * D)]);
-    await appendEvents(t.lake, 'NetworkConnectIP4', [conn('A', EVIL_IP, 3 * D), conn('A', EVIL_IP, 3 * D - H)]);
+    await appendEvents(t.lake, 'NetworkConnectIP4', [
+      conn('A', EVIL_IP, 3 * D),
+      conn('A', EVIL_IP, 3 * D - H),
+    ]);
     await appendEvents(t.lake, 'NetworkConnectIP4', [conn('C', '198.51.100.200', 2 * D)]);
     await appendEvents(t.lake, 'SyntheticProcessRollup2', [
-      { aid: 'D', id: 'p1', cid: 'c1', aip: '192.0.2.1', SHA256HashData: EVIL_HASH.toUpperCase(), MD5HashData: 'e'.repeat(32), timestamp: now - 5 * D },
+      {
+        aid: 'D',
+        id: 'p1',
+        cid: 'c1',
+        aip: '192.0.2.1',
+        SHA256HashData: EVIL_HASH.toUpperCase(),
+        MD5HashData: 'e'.repeat(32),
+        timestamp: now - 5 * D,
+      },
     ]);
     await appendEvents(t.lake, 'aidmaster', [{ aid: 'A', ComputerName: 'WS-A', timestamp: now - 50 * D }]);
     // Live matching runs before the IoCs exist: nothing.
@@ -50,18 +61,18 @@ test('retro-hunt: events first, IoC later → exactly one retro alert; look-back
     assert.equal((await listAlerts(t.lake)).length, 0);
 
     // Published today (first_seen = now): live matching would never see these old events.
-    const r = await loadIocText(t.lake, `${EVIL_IP}\n${EVIL_HASH}\n`, 'text', { type: 'auto', dataset: 'feedX' });
+    const r = await loadIocText(t.lake, `${EVIL_IP}\n${EVIL_HASH}\n`, 'text', {
+      type: 'auto',
+      dataset: 'feedX',
+    });
     assert.equal(r.stored, 2);
     const scans: [string, number, number][] = [];
     await run(t.lake, scans);
     const alerts = await listAlerts(t.lake);
-    assert.deepEqual(
-      alerts.map((a) => [a.detection, a.aid, a.host, a.tags.includes('retro')]).sort(),
-      [
-        ['ioc_match', 'A', 'WS-A', true],
-        ['ioc_match', 'D', null, true],
-      ],
-    );
+    assert.deepEqual(alerts.map((a) => [a.detection, a.aid, a.host, a.tags.includes('retro')]).sort(), [
+      ['ioc_match', 'A', 'WS-A', true],
+      ['ioc_match', 'D', null, true],
+    ]);
     const a = alerts.find((x) => x.aid === 'A')!;
     assert.equal(a.dedup_key, `A|IPv4|${EVIL_IP}`);
     assert.equal(new Date(a.event_time + (a.event_time.endsWith('Z') ? '' : 'Z')).getTime(), now - 3 * D);
@@ -87,10 +98,20 @@ test('retro-hunt and live matching of the same (aid, ioc_type, ioc) give one ale
     // Aligned inside one 24 h dedup bucket: both the live match and the retro match land in it.
     const bucketStart = Math.floor((now - 2 * D) / D) * D;
     await appendEvents(t.lake, 'NetworkConnectIP4', [
-      { aid: 'A', id: 'x1', cid: 'c', aip: '192.0.2.1', RemoteAddressIP4: EVIL_IP, timestamp: bucketStart + H },
+      {
+        aid: 'A',
+        id: 'x1',
+        cid: 'c',
+        aip: '192.0.2.1',
+        RemoteAddressIP4: EVIL_IP,
+        timestamp: bucketStart + H,
+      },
     ]);
     // The feed says the IoC was first seen 10 days ago: live matching matches this event too.
-    const otx = { id: 'p', indicators: [{ indicator: EVIL_IP, type: 'IPv4', created: new Date(now - 10 * D).toISOString() }] };
+    const otx = {
+      id: 'p',
+      indicators: [{ indicator: EVIL_IP, type: 'IPv4', created: new Date(now - 10 * D).toISOString() }],
+    };
     await loadIocText(t.lake, JSON.stringify(otx), 'otx');
     await run(t.lake);
     const alerts = await listAlerts(t.lake);

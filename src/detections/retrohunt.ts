@@ -162,7 +162,7 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
       const parts: string[] = [];
       for (const table of tables) {
         const m = await huntTable(batch, table, s.iocMappings[table], newIocs, valuesByType, since, opts);
-        if (m) parts.push(`SELECT * FROM ${m}`);
+        if (m) parts.push(m);
       }
       const union = unionAll(parts);
       if (!union) return {};
