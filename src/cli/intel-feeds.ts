@@ -1,0 +1,112 @@
+/**
+ * `talon intel pull | retrohunt | list` (and the feed-format half of `talon intel load`):
+ * registered on the `intel` command by registerIntelFeedCommands.
+ */
+import type { Command } from 'commander';
+import path from 'node:path';
+import { formatOption, out, printRows, withLake, UsageError } from './common.js';
+import type { LakeContext } from './common.js';
+import { Pipeline } from '../engine/pipeline.js';
+import { parseDuration } from '../engine/duration.js';
+import { detectSettings } from '../detections/detection.js';
+import { retroHuntQuery } from '../detections/retrohunt.js';
+import { ALERTS_TABLE } from '../alerts/alerts.js';
+import { IOCS_TABLE } from '../intel/iocs.js';
+import { literal } from '../sql/duckdb.js';
+import { FEED_FORMATS } from '../intel/feeds/index.js';
+import type { FeedFormat } from '../intel/feeds/index.js';
+import { intelSettings } from '../intel/feeds/settings.js';
+import { formatLoadReport, loadIocFile } from '../intel/load.js';
+import { pullFeeds } from '../intel/pull.js';
+
+/** `talon intel load FILE --format F [--type T] [--dataset D]` for the feed formats. */
+export async function runIntelLoad(ctx: LakeContext, file: string, format: string): Promise<void> {
+  if (!(FEED_FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--format: expected one of ${FEED_FORMATS.join(', ')}`);
+  const report = await loadIocFile(ctx.lake, path.resolve(file), format as FeedFormat, {
+    dataset: (ctx.opts.dataset as string | undefined) ?? format,
+    type: ctx.opts.type as string | undefined,
+    settings: intelSettings(ctx.config),
+  });
+  out(formatLoadReport(report, file) + '\n');
+}
+
+async function alertCount(ctx: LakeContext): Promise<number> {
+  const t = await ctx.lake.table(ALERTS_TABLE);
+  if (!t) return 0;
+  const snap = await t.snapshot();
+  if (snap.schema.fields.length === 0) return 0;
+  const r = await ctx.lake.db.all<{ n: bigint }>(
+    `SELECT count(*) AS n FROM ${await snap.scan()} WHERE list_contains(tags, 'retro')`,
+  );
+  return Number(r[0].n);
+}
+
+export function registerIntelFeedCommands(intel: Command): void {
+  withLake(
+    intel
+      .command('pull')
+      .description('fetch configured feeds (intel.feeds in talon.yaml) and load what changed')
+      .argument('[feeds...]', 'feed names (default: all configured)')
+      .option('--force', 'ignore interval, ETag and Last-Modified: fetch and load every feed'),
+    async (ctx, names: string[]) => {
+      const results = await pullFeeds(ctx.lake, names ?? [], {
+        settings: intelSettings(ctx.config),
+        force: Boolean(ctx.opts.force),
+      });
+      if (results.length === 0) out('no feeds configured (intel.feeds in talon.yaml)\n');
+      for (const r of results) {
+        if (r.report) out(`${formatLoadReport(r.report, r.feed)}\n`);
+        else out(`${r.feed}: ${r.status}${r.error ? ` (${r.error})` : ''}\n`);
+      }
+      if (results.some((r) => r.status === 'error')) process.exitCode = 1;
+    },
+  );
+
+  withLake(
+    intel
+      .command('retrohunt')
+      .description('match IoCs added since the last retro-hunt against past events (look-back)')
+      .option('--lookback <duration>', 'how far back to look (default intel.retrohunt_lookback, 30d)'),
+    async (ctx) => {
+      const lookbackMs = ctx.opts.lookback
+        ? parseDuration(String(ctx.opts.lookback))
+        : intelSettings(ctx.config).retrohuntLookbackMs;
+      const before = await alertCount(ctx);
+      const query = retroHuntQuery(detectSettings(ctx.config.detect), { lookbackMs });
+      const reports = await new Pipeline(ctx.lake, [query]).runAvailableNow();
+      const newIocs = reports.reduce((a, r) => a + (r.metrics.retrohunt_new_iocs ?? 0), 0);
+      const after = await alertCount(ctx);
+      out(
+        `retro-hunt: ${newIocs} new IoC(s) hunted over ${ctx.opts.lookback ?? 'the look-back'}; ${after - before} new retro alert(s)\n`,
+      );
+    },
+  );
+
+  withLake(
+    formatOption(
+      intel
+        .command('list')
+        .description('IoCs in the iocs table')
+        .option('--type <ioc_type>', 'only this ioc_type (e.g. IPv4, FileHash-SHA256)')
+        .option('--limit <n>', 'at most this many rows'),
+      ['table', 'json', 'csv'] as const,
+    ),
+    async (ctx) => {
+      const cols = ['ioc_type', 'ioc', 'dataset', 'ioc_id', 'first_seen', 'last_seen', 'description'];
+      const t = await ctx.lake.table(IOCS_TABLE);
+      const snap = t ? await t.snapshot() : undefined;
+      let rows: Record<string, unknown>[] = [];
+      if (snap && snap.schema.fields.length > 0) {
+        const where = ctx.opts.type ? `WHERE ioc_type = ${literal(String(ctx.opts.type))}` : '';
+        const limit = ctx.opts.limit ? `LIMIT ${Math.floor(Number(ctx.opts.limit))}` : '';
+        rows = await ctx.lake.db.allJson(
+          `SELECT ${cols.join(', ')} FROM ${await snap.scan()} ${where} ORDER BY ioc_type, ioc ${limit}`,
+        );
+      }
+      printRows(ctx.opts.format, cols, rows);
+    },
+    undefined,
+    { existing: true },
+  );
+}
