@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   lake: async () => (await import('./lake.js')).benchmark,
   detect: async () => (await import('./detect.js')).benchmark,
   ingest: async () => (await import('./ingest.js')).benchmark,
+  notify: async () => (await import('./notify.js')).benchmark,
 };
 
 async function main(argv: string[]): Promise<number> {
