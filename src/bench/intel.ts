@@ -98,7 +98,11 @@ export const benchmark: Benchmark = {
         `(a) load ${nIocs} IoCs: ${rep.stored} stored in ${(tLoad / 1000).toFixed(2)} s ` +
           `(parse+normalize ${(tParse / 1000).toFixed(2)} s) → ${Math.round(nIocs / (tLoad / 1000))} IoCs/s (target ≥ 200000)\n`,
       );
-      // (c) retro-hunt: events over 30 days, one commit per day (partition).
+      // (c) retro-hunt. Its checkpoint first moves past the (a) load (no events yet, so that
+      // run is cheap): only the K new IoCs below are hunted in the timed run.
+      const q = retroHuntQuery(detectSettings(), { lookbackMs: 30 * DAY });
+      await new Pipeline(lake, [q]).runAvailableNow();
+      // Events over 30 days, one commit per day (partition).
       const now = Date.now();
       const table = await lake.createTable('networkconnectip4', { partitionColumns: ['event_date'] });
       const perDay = Math.ceil(nEvents / 30);
@@ -125,15 +129,12 @@ export const benchmark: Benchmark = {
         dataset: 'new',
         loadId: 'bench-c',
       });
-      // Everything loaded so far counts as "new" for a first run: hunt the (a) IoCs too
-      // would be unfair, so the retro-hunt starts after the (a) load's version.
-      const q = retroHuntQuery(detectSettings(), { lookbackMs: 30 * DAY });
       t = performance.now();
       const reports = await new Pipeline(lake, [q]).runAvailableNow();
       const tHunt = (performance.now() - t) / 1000;
       const hunted = reports.reduce((a, r) => a + (r.metrics.retrohunt_new_iocs ?? 0), 0);
       process.stdout.write(
-        `(c) retro-hunt of ${hunted} IoCs (incl. the (a) load) against ${perDay * 30} events: ${tHunt.toFixed(2)} s (target < 30 s)\n`,
+        `(c) retro-hunt of ${hunted} new IoCs against ${perDay * 30} events: ${tHunt.toFixed(2)} s (target < 30 s)\n`,
       );
     } finally {
       lake.close();

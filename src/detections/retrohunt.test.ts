@@ -121,3 +121,38 @@ test('retro-hunt and live matching of the same (aid, ioc_type, ioc) give one ale
     await t.cleanup();
   }
 });
+
+test('retro-hunt: an IPv4 CIDR IoC matches past connections to addresses inside it', async () => {
+  const t = await openTempLake('talon-retro-cidr-');
+  try {
+    const now = Date.now();
+    await appendEvents(t.lake, 'NetworkConnectIP4', [
+      {
+        aid: 'A',
+        id: 'c1',
+        cid: 'c',
+        aip: '192.0.2.1',
+        RemoteAddressIP4: '198.18.5.9',
+        timestamp: now - 2 * D,
+      },
+      {
+        aid: 'B',
+        id: 'c2',
+        cid: 'c',
+        aip: '192.0.2.1',
+        RemoteAddressIP4: '198.20.0.1',
+        timestamp: now - 2 * D,
+      },
+    ]);
+    const r = await loadIocText(t.lake, '198.18.0.0/15\n', 'text', { type: 'CIDR' });
+    assert.deepEqual(r.types, { 'IPv4-CIDR': 1 });
+    await run(t.lake);
+    const alerts = await listAlerts(t.lake);
+    assert.deepEqual(
+      alerts.map((a) => a.dedup_key),
+      ['A|IPv4-CIDR|198.18.0.0/15'],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -12,7 +12,8 @@
  * Alerts are ioc_match alerts: same detection id, dedup key (aid|ioc_type|ioc) and window, so
  * the alert id is the one live matching would give — a retro match of an event live matching
  * already alerted on merges into that alert instead of adding one. Retro alerts carry the tag
- * `retro`, a title saying so, and `"retro": true` in their evidence. One alert per
+ * `retro`, a title saying so, and `"retro": true` in their evidence. IPv4-CIDR IoCs match the
+ * addresses of their range in the IPv4-mapped columns (ioc_type IPv4-CIDR, ioc = the network). One alert per
  * (aid, ioc_type, ioc): the earliest sighting in the look-back.
  */
 import type { Detection, DetectSettings } from './detection.js';
@@ -61,6 +62,7 @@ async function huntTable(
   mapping: Record<string, string>,
   newIocs: string,
   valuesByType: Map<string, string[]>,
+  cidrs: string | undefined,
   since: Date,
   opts: RetroHuntOptions,
 ): Promise<string | undefined> {
@@ -70,7 +72,8 @@ async function huntTable(
   if (snap.schema.fields.length === 0) return undefined;
   const top = new Map(snap.schema.fields.map((f) => [f.name.toLowerCase(), f.name]));
   const wanted = Object.entries(mapping).filter(
-    ([col, type]) => top.has(col.split('.')[0].toLowerCase()) && valuesByType.has(type),
+    ([col, type]) =>
+      top.has(col.split('.')[0].toLowerCase()) && (valuesByType.has(type) || (cidrs && type === 'IPv4')),
   );
   if (wanted.length === 0) return undefined;
   // File pruning: the look-back's partitions, and per column the new values (raw and upper
@@ -78,7 +81,9 @@ async function huntTable(
   // (struct fields, names) only makes its OR branch "maybe".
   const ors = wanted.map(([col, type]) => {
     const actual = top.get(col.split('.')[0].toLowerCase())!;
-    if (col.includes('.') || !STATS_SAFE.test(type)) return 'true';
+    // CIDR IoCs match any address of their range: no value list for IPv4 columns then.
+    if (col.includes('.') || !STATS_SAFE.test(type) || (cidrs && type === 'IPv4')) return 'true';
+    if (!valuesByType.has(type)) return 'false';
     const vals = new Set<string>();
     for (const v of valuesByType.get(type)!) {
       vals.add(v);
@@ -106,13 +111,31 @@ async function huntTable(
       `${literal(table)} AS source_table, ${snap.version} AS source_version FROM ${rel} AS __e
        WHERE CAST(__e."${top.get('timestamp') ?? 'timestamp'}" AS TIMESTAMP) >= ${tsLiteral(since)})`,
   );
+  const exploded = await batch.temp(`retro_${table}_events`, unionAll(parts)!);
+  const cidrMatch = cidrs
+    ? `UNION ALL BY NAME
+     SELECT e.* REPLACE ('IPv4-CIDR' AS ioc_type, c.ioc AS ioc), c.dataset, c.ioc_id, c.first_seen AS ioc_first_seen,
+       c.last_seen AS ioc_last_seen, c.description AS ioc_description
+     FROM (SELECT *, ${ipv4IntSql('ioc')} AS __ip FROM ${exploded} WHERE ioc_type = 'IPv4') e
+     JOIN ${cidrs} c ON e.__ip BETWEEN c.lo AND c.hi
+     WHERE e.timestamp <= coalesce(c.last_seen, ${batch.nowSql})`
+    : '';
   return batch.temp(
     `retro_${table}`,
-    `SELECT e.*, i.dataset, i.ioc_id, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
+    `SELECT * EXCLUDE (__ip) FROM (
+     SELECT e.*, NULL::UBIGINT AS __ip, i.dataset, i.ioc_id, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
        i.description AS ioc_description
-     FROM (${unionAll(parts)}) e JOIN ${newIocs} i ON e.ioc_type = i.ioc_type AND e.ioc = i.ioc
-     WHERE e.timestamp <= coalesce(i.last_seen, ${batch.nowSql})`,
+     FROM ${exploded} e JOIN ${newIocs} i ON e.ioc_type = i.ioc_type AND e.ioc = i.ioc
+     WHERE e.timestamp <= coalesce(i.last_seen, ${batch.nowSql})
+     ${cidrMatch})`,
   );
+}
+
+/** A dotted-quad string as an integer (NULL when it is not one). */
+function ipv4IntSql(v: string): string {
+  const o = (n: number) => `CAST(split_part(${v}, '.', ${n}) AS UBIGINT)`;
+  return `CASE WHEN regexp_full_match(${v}, '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}')
+    THEN ${o(1)} * 16777216 + ${o(2)} * 65536 + ${o(3)} * 256 + ${o(4)} END`;
 }
 
 export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): QueryDefinition {
@@ -150,8 +173,25 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
       const vals = await batch.db.all<{ ioc_type: string; ioc: string }>(
         `SELECT ioc_type, ioc FROM ${newIocs} WHERE ioc_type IN (${[...types].map(literal).join(', ') || "''"})`,
       );
-      batch.metrics.retrohunt_new_iocs = vals.length;
-      if (vals.length === 0) return {};
+      const cidrRows = types.has('IPv4')
+        ? await batch.db.all<{ ioc: string }>(`SELECT ioc FROM ${newIocs} WHERE ioc_type = 'IPv4-CIDR'`)
+        : [];
+      batch.metrics.retrohunt_new_iocs = vals.length + cidrRows.length;
+      if (vals.length === 0 && cidrRows.length === 0) return {};
+      let cidrs: string | undefined;
+      if (cidrRows.length) {
+        const ranges = cidrRows.map(({ ioc }) => {
+          const [net, p] = ioc.split('/');
+          const lo = net.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+          return `(${literal(ioc)}, ${lo}, ${lo + 2 ** (32 - Number(p)) - 1})`;
+        });
+        cidrs = await batch.temp(
+          'new_cidrs',
+          `SELECT r.ioc, CAST(r.lo AS UBIGINT) AS lo, CAST(r.hi AS UBIGINT) AS hi, i.dataset, i.ioc_id, i.first_seen,
+             i.last_seen, i.description
+           FROM (VALUES ${ranges.join(', ')}) r(ioc, lo, hi) JOIN ${newIocs} i ON i.ioc_type = 'IPv4-CIDR' AND i.ioc = r.ioc`,
+        );
+      }
       const valuesByType = new Map<string, string[]>();
       for (const v of vals) {
         const l = valuesByType.get(v.ioc_type) ?? [];
@@ -161,7 +201,16 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
       const since = new Date(batch.now.getTime() - lookbackMs);
       const parts: string[] = [];
       for (const table of tables) {
-        const m = await huntTable(batch, table, s.iocMappings[table], newIocs, valuesByType, since, opts);
+        const m = await huntTable(
+          batch,
+          table,
+          s.iocMappings[table],
+          newIocs,
+          valuesByType,
+          cidrs,
+          since,
+          opts,
+        );
         if (m) parts.push(m);
       }
       const union = unionAll(parts);
