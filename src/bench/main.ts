@@ -14,6 +14,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   detect: async () => (await import('./detect.js')).benchmark,
   ingest: async () => (await import('./ingest.js')).benchmark,
   notify: async () => (await import('./notify.js')).benchmark,
+  intel: async () => (await import('./intel.js')).benchmark,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { out, withLake } from './common.js';
 import { csvIocsRelation } from '../intel/csv.js';
 import { mergeIocs } from '../intel/iocs.js';
+import { FEED_FORMATS } from '../intel/feeds/index.js';
+import { registerIntelFeedCommands, runIntelLoad } from './intel-feeds.js';
 
 export function registerIntelCommand(program: Command): void {
   const intel = program.command('intel').description('threat intelligence (IoCs) for ioc_match');
@@ -15,9 +17,16 @@ export function registerIntelCommand(program: Command): void {
       .command('load')
       .description('load IoCs from a file into the iocs table (MERGE on ioc_type, ioc)')
       .argument('<file>', 'the file to load')
-      .addOption(new Option('--format <format>', 'file format').choices(['csv']).default('csv'))
+      .addOption(
+        new Option('--format <format>', 'file format')
+          .choices(['csv', ...FEED_FORMATS.filter((f) => f !== 'csv')])
+          .default('csv'),
+      )
+      .option('--type <type>', 'declared ioc_type for text files (or auto)')
       .option('--dataset <name>', 'dataset name for rows without one (default: the file name)'),
-    async ({ lake, opts }, file: string) => {
+    async (ctx, file: string) => {
+      const { lake, opts } = ctx;
+      if (opts.format !== 'csv') return runIntelLoad(ctx, file, opts.format as string);
       const abs = path.resolve(file);
       const rel = await csvIocsRelation(lake.db, abs, {
         dataset: (opts.dataset as string) ?? path.basename(file),
@@ -34,4 +43,5 @@ export function registerIntelCommand(program: Command): void {
       );
     },
   );
+  registerIntelFeedCommands(intel);
 }

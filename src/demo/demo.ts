@@ -93,6 +93,9 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
     known_servers: [...new Set([...opts.detect.known_servers, ...truth.parameters.known_servers])],
     vulnerable_ports: truth.parameters.vulnerable_ports,
     learning_period: `${truth.parameters.learning_period.days}d`,
+    // The ground truth follows the seed's live IoC matching (event time within the IoC's
+    // validity, with decoys before first_seen); the retro-hunt deliberately looks before it.
+    disabled: [...new Set([...opts.detect.disabled, 'ioc_retrohunt'])],
   };
   log.info('demo: running detections (available-now)');
   const set = await loadDetections(detect);

@@ -64,6 +64,9 @@ test('generated data: the three detections raise exactly the ground-truth alerts
         known_servers: p.known_servers,
         learning_period: `${p.learning_period.days}d`,
         ioc_dedup_window: `${p.ioc_dedup_window_hours}h`,
+        // The ground truth follows the seed's live matching (event time within the IoC's
+        // validity); the retro-hunt deliberately looks before first_seen.
+        disabled: ['ioc_retrohunt'],
       },
       { rulesDir: path.join(t.dir, 'no-rules') },
     );

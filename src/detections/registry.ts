@@ -9,9 +9,15 @@ import { detectSettings } from './detection.js';
 import { vulnerableServices } from './vulnerable-services.js';
 import { newLogonLocation } from './new-logon-location.js';
 import { iocMatch } from './ioc-match.js';
+import { iocRetroHunt } from './retrohunt.js';
 import { loadRuleFile, ruleDetection, ruleFiles } from './rules.js';
 
-export const BUILT_IN_DETECTIONS: Detection[] = [vulnerableServices, newLogonLocation, iocMatch];
+export const BUILT_IN_DETECTIONS: Detection[] = [
+  vulnerableServices,
+  newLogonLocation,
+  iocMatch,
+  iocRetroHunt,
+];
 
 export interface DetectionSet {
   detections: Detection[];

@@ -11,6 +11,7 @@ test('pipeline graph of the built-in detections', async () => {
     'new_logon_location.merge',
     'new_logon_location.alerts',
     'ioc_match',
+    'ioc_retrohunt',
   ]);
   const has = (from: string, to: string, kind: string) =>
     g.edges.some((e) => e.from === from && e.to === to && e.kind === kind);
