@@ -6,7 +6,8 @@ need=()
 # command → Debian package
 #   kcat: librdkafka's mock Kafka cluster for the Kafka notification tests
 #         (`kcat -C -b localhost:1 -X test.mock.num.brokers=3 -t _x -d mock -q`)
-for pair in kcat:kcat; do
+#   openssl: makes the throw-away certificate of the syslog-over-TLS test
+for pair in kcat:kcat openssl:openssl; do
   cmd="${pair%%:*}"
   pkg="${pair#*:}"
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")

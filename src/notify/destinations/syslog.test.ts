@@ -2,6 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { makeAlert } from '../test-support.js';
@@ -157,4 +162,67 @@ test('syslog over TCP: a refused connection is a retryable failure', async () =>
   const [r] = await d.send([alertMessage(makeAlert(1))]);
   assert.equal(r.ok, false);
   assert.equal(r.retryable, true);
+});
+
+test('syslog over TLS: verified against the configured CA; an untrusted certificate is refused', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'talon-syslog-tls-'));
+  try {
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    // openssl is a system dependency of the suite (scripts/system-deps.sh).
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    );
+    const pem = await readFile(cert, 'utf8');
+    let data = '';
+    const server = tls.createServer({ key: await readFile(key), cert: pem }, (c) =>
+      c.on('data', (d) => (data += d.toString('utf8'))),
+    );
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const opts = {
+        name: 's',
+        host: '127.0.0.1',
+        port,
+        protocol: 'tls' as const,
+        format: 'json' as const,
+        facility: 16,
+        appName: 'talon',
+      };
+      const [ok] = await new SyslogDestination({ ...opts, ca: pem }).send([alertMessage(makeAlert(1))]);
+      assert.equal(ok.ok, true, ok.error);
+      for (let i = 0; i < 100 && !data.includes('alert-00001'); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const sp = data.indexOf(' ');
+      assert.equal(Number(data.slice(0, sp)), Buffer.byteLength(data.slice(sp + 1)));
+      assert.ok(RFC5424.test(data.slice(sp + 1)));
+      const [refused] = await new SyslogDestination(opts).send([alertMessage(makeAlert(2))]);
+      assert.equal(refused.ok, false, 'self-signed certificate without the CA configured');
+      assert.ok(!data.includes('alert-00002'));
+    } finally {
+      server.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
