@@ -10,6 +10,7 @@ import { Pipeline } from '../engine/pipeline.js';
 import { parseTrigger } from '../engine/trigger.js';
 import type { BatchReport } from '../engine/query.js';
 import { log } from '../log.js';
+import { Notifier } from '../notify/notifier.js';
 
 export function registerDetectCommand(program: Command): void {
   withLake(
@@ -19,6 +20,7 @@ export function registerDetectCommand(program: Command): void {
       .option('--trigger <trigger>', 'available-now | continuous | interval:30s', 'available-now')
       .option('--detection <id...>', 'run only these detections')
       .option('--rules <dir>', 'folder of rule files (default: detect.rules_dir, ./rules)')
+      .option('--notify', 'also deliver new alerts to notify.destinations in the same run')
       .addOption(new Option('--format <format>', 'summary format').choices(['text', 'json']).default('text')),
     async ({ lake, config, opts }) => {
       let trigger;
@@ -33,12 +35,27 @@ export function registerDetectCommand(program: Command): void {
       }).catch((e: Error) => {
         throw /unknown detection/.test(e.message) ? new UsageError(e.message) : e;
       });
-      const pipeline = new Pipeline(lake, detectionQueries(set), {
+      const ac = new AbortController();
+      // The notifier runs as one more query after the detections: the pipeline repeats its
+      // round until no query has work, so alerts raised in a round are delivered in it.
+      let notifier: Notifier | undefined;
+      if (opts.notify) {
+        if (config.notify.destinations.length === 0)
+          throw new UsageError(
+            'detect --notify: no destinations configured (notify.destinations in talon.yaml)',
+          );
+        notifier = new Notifier(lake, config.notify, {
+          signal: ac.signal,
+          log: (msg, fields) => log.info(msg, fields),
+        });
+      }
+      const queries = detectionQueries(set);
+      if (notifier) queries.push(notifier.query());
+      const pipeline = new Pipeline(lake, queries, {
         maxVersionsPerBatch: config.detect.max_versions_per_batch,
         maxRowsPerBatch: config.detect.max_rows_per_batch,
         log: (m) => log.info(m),
       });
-      const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
@@ -68,6 +85,7 @@ export function registerDetectCommand(program: Command): void {
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        await notifier?.close();
       }
       const summary = [...totals.entries()].map(([query, t]) => ({ query, ...t }));
       if (opts.format === 'json')

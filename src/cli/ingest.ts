@@ -3,7 +3,7 @@
  */
 import type { Command } from 'commander';
 import type { TalonConfig } from '../config/config.js';
-import { Enricher } from '../enrich/index.js';
+import { enrichOptionsFromConfig, Enricher } from '../enrich/index.js';
 import { ingest, type IngestSummary } from '../ingest/pipeline.js';
 import { log } from '../log.js';
 import { FilesSource } from '../sources/files.js';
@@ -41,12 +41,7 @@ export function registerIngestCommand(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       const enricher =
-        opts.enrich === false
-          ? null
-          : await Enricher.open({
-              cityMmdb: ctx.config.enrich.city_mmdb,
-              asnMmdb: ctx.config.enrich.asn_mmdb,
-            });
+        opts.enrich === false ? null : await Enricher.open(enrichOptionsFromConfig(ctx.config.enrich));
       let summary: IngestSummary;
       try {
         summary = await ingest(ctx.lake, source, {

@@ -18,6 +18,7 @@ import { registerIntelCommand } from './intel.js';
 import { registerRulesCommand } from './rules.js';
 import { registerPipelineCommand } from './pipeline.js';
 import { registerNotifyCommand } from './notify.js';
+import { registerRunCommand } from './run.js';
 import { exitCodeOf } from './common.js';
 import { ConfigError } from '../config/load.js';
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerRulesCommand(program);
   registerPipelineCommand(program);
   registerNotifyCommand(program);
+  registerRunCommand(program);
   return program;
 }
 
