@@ -28,6 +28,7 @@ export function registerDemoCommand(program: Command): void {
         days: numberOption('--days', opts.days) ?? 4,
         seed: String(opts.seed),
         detect: config.detect,
+        notify: config.notify,
         logger: log,
       });
       if (opts.format === 'json') {
@@ -44,6 +45,7 @@ export function registerDemoCommand(program: Command): void {
       );
       out(`Loaded ${res.iocs} IoC(s) into iocs\n\nAlerts:\n`);
       out(formatAlertsText(res.alerts));
+      out(`\nNotifier: ${res.notified.sent} message(s) sent to ${res.notified.destinations.join(', ')}\n`);
       out('\nCheck against the generator ground truth:\n');
       let ok = true;
       for (const [detection, c] of Object.entries(res.check)) {

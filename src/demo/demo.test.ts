@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ function demo(cwd: string) {
     ingested: { events: number; files: number; quarantined: number };
     alerts: { alert_id: string; detection: string }[];
     check: Record<string, { expected: number; raised: number }>;
+    notified: { destinations: string[]; sent: number };
   };
 }
 
@@ -33,7 +34,14 @@ test('talon demo: generate → ingest → detect raises exactly the ground-truth
       assert.ok(first.check[d].expected > 0, `${d} has planted alerts`);
       assert.deepEqual(first.check[d].raised, first.check[d].expected, d);
     }
+    // Without configured destinations the notifier delivers every alert to an NDJSON file.
+    assert.equal(first.notified.sent, first.alerts.length);
+    const delivered = (await readFile(path.join(dir, 'talon-demo-data', 'alerts.ndjson'), 'utf8'))
+      .split('\n')
+      .filter(Boolean);
+    assert.equal(delivered.length, first.alerts.length);
     const second = demo(dir);
+    assert.equal(second.notified.sent, 0, 'nothing delivered twice');
     assert.equal(second.ingested.events, 0, 'nothing ingested twice');
     assert.deepEqual(second.alerts.map((a) => a.alert_id).sort(), first.alerts.map((a) => a.alert_id).sort());
   } finally {

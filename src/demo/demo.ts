@@ -17,6 +17,8 @@ import { Pipeline } from '../engine/pipeline.js';
 import { listAlerts, type Alert } from '../alerts/alerts.js';
 import type { TalonConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
+import { runNotifier } from '../notify/notifier.js';
+import { notifySchema } from '../notify/settings.js';
 
 export interface DemoOptions {
   /** Where the generated FDR data goes (replaced on each run). */
@@ -27,6 +29,8 @@ export interface DemoOptions {
   seed: string;
   /** Detection settings from the config; known servers and learning period come from the data. */
   detect: TalonConfig['detect'];
+  /** Notification settings; with no destinations the alerts go to <dataDir>/alerts.ndjson. */
+  notify: TalonConfig['notify'];
   logger: Logger;
 }
 
@@ -36,6 +40,8 @@ export interface DemoResult {
   ingested: IngestSummary;
   iocs: number;
   alerts: Alert[];
+  /** Where the notifier delivered the alerts, and how many messages went out. */
+  notified: { destinations: string[]; sent: number };
   /** Per detection: alerts expected by the generator's ground truth vs raised. */
   check: Record<string, { expected: number; raised: number }>;
 }
@@ -105,6 +111,29 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
   });
   await pipeline.runAvailableNow();
 
+  // Deliver through the real notifier (checkpointed, recorded in `deliveries`): to the
+  // configured destinations, or to an NDJSON file when none are configured.
+  const notify =
+    opts.notify.destinations.length > 0
+      ? opts.notify
+      : notifySchema.parse({
+          destinations: [{ name: 'demo-file', type: 'file', path: path.join(opts.dataDir, 'alerts.ndjson') }],
+        });
+  let sent = 0;
+  await runNotifier(
+    lake,
+    notify,
+    { kind: 'available-now' },
+    {
+      onBatch: (r) => (sent += r.metrics['notify.sent'] ?? 0),
+      log: (m, f) => log.info(m, f),
+    },
+  );
+  const notified = {
+    destinations: notify.destinations.map((d) => (d.type === 'file' ? `${d.name} (${d.path})` : d.name)),
+    sent,
+  };
+
   const alerts = await listAlerts(lake);
   const check: DemoResult['check'] = {};
   for (const a of truth.alerts) (check[a.detection] ??= { expected: 0, raised: 0 }).expected++;
@@ -115,6 +144,7 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
     ingested,
     iocs: Number(n),
     alerts,
+    notified,
     check,
   };
 }
