@@ -29,6 +29,8 @@ export function registerDemoCommand(program: Command): void {
         seed: String(opts.seed),
         detect: config.detect,
         notify: config.notify,
+        // NDJSON alerts on stdout would break --format json's single object: use a file then.
+        notifyStdout: opts.format !== 'json',
         logger: log,
       });
       if (opts.format === 'json') {

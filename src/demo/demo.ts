@@ -29,8 +29,10 @@ export interface DemoOptions {
   seed: string;
   /** Detection settings from the config; known servers and learning period come from the data. */
   detect: TalonConfig['detect'];
-  /** Notification settings; with no destinations the alerts go to <dataDir>/alerts.ndjson. */
+  /** Notification settings; with no destinations the alerts go to stdout (or a file, below). */
   notify: TalonConfig['notify'];
+  /** With no destinations configured: NDJSON to stdout (true) or to <dataDir>/alerts.ndjson. */
+  notifyStdout?: boolean;
   logger: Logger;
 }
 
@@ -117,7 +119,11 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
     opts.notify.destinations.length > 0
       ? opts.notify
       : notifySchema.parse({
-          destinations: [{ name: 'demo-file', type: 'file', path: path.join(opts.dataDir, 'alerts.ndjson') }],
+          destinations: [
+            opts.notifyStdout
+              ? { name: 'stdout', type: 'file', path: '-' }
+              : { name: 'demo-file', type: 'file', path: path.join(opts.dataDir, 'alerts.ndjson') },
+          ],
         });
   let sent = 0;
   await runNotifier(
@@ -130,7 +136,9 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
     },
   );
   const notified = {
-    destinations: notify.destinations.map((d) => (d.type === 'file' ? `${d.name} (${d.path})` : d.name)),
+    destinations: notify.destinations.map((d) =>
+      d.type === 'file' && d.path !== '-' ? `${d.name} (${d.path})` : d.name,
+    ),
     sent,
   };
 
