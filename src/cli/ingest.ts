@@ -23,8 +23,8 @@ export function registerIngestCommand(program: Command): void {
     .argument('[paths...]', 'files or folders (FDR layout data/<batch>/part-*.gz, fdrv2/...), or - for stdin')
     .option('--watch', 'keep running and ingest files as they appear under PATHs (or ingest.watch.paths)')
     .option(
-      '--sqs-queue <url>',
-      'ingest from the FDR SQS queue (S3 notifications), deleting messages after commit',
+      '--sqs-queue [url]',
+      'ingest from the FDR SQS queue, deleting messages after commit (URL default: ingest.sqs.queue_url)',
     )
     .option('--batch-events <n>', 'events per commit group (config ingest.batch_events)')
     .option('--max-line-bytes <n>', 'longer lines go to quarantine (config ingest.max_line_bytes)')
@@ -74,7 +74,10 @@ export function registerIngestCommand(program: Command): void {
 function sourceFor(paths: string[], opts: Opts, config: TalonConfig): FdrSource {
   if (opts.sqsQueue) {
     if (paths.length) throw new UsageError('ingest: give either PATHs or --sqs-queue, not both');
-    return new SqsSource(sqsOptionsFromConfig(config.ingest.sqs, { queueUrl: String(opts.sqsQueue) }));
+    const queueUrl = typeof opts.sqsQueue === 'string' ? opts.sqsQueue : undefined;
+    if (!queueUrl && !config.ingest.sqs.queue_url)
+      throw new UsageError('ingest: --sqs-queue needs a URL (or ingest.sqs.queue_url in the config)');
+    return new SqsSource(sqsOptionsFromConfig(config.ingest.sqs, { queueUrl }));
   }
   if (opts.watch) {
     if (paths.includes('-')) throw new UsageError('ingest: --watch cannot read stdin');

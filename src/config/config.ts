@@ -41,6 +41,13 @@ export const configSchema = z
             /** Seconds; extended while a batch is in work. */
             visibility_timeout: z.number().int().positive().default(300),
             wait_time_seconds: z.number().int().min(0).max(20).default(20),
+            /** Messages per receive, 1–10 (an FDR message is a whole batch, so 1 by default). */
+            max_messages: z.number().int().min(1).max(10).optional(),
+            /** S3 endpoint for the FDR bucket when it differs from `endpoint` (MinIO, …). */
+            s3_endpoint: z.string().optional(),
+            force_path_style: z.boolean().optional(),
+            /** A message that is not an FDR manifest: into quarantine and deleted, or left for the queue's DLQ. */
+            malformed: z.enum(['quarantine', 'leave']).optional(),
           })
           .strict()
           .default({ visibility_timeout: 300, wait_time_seconds: 20 }),

@@ -108,6 +108,14 @@ export function sqsOptionsFromConfig(
   };
   if (cfg.region) opts.region = cfg.region;
   if (cfg.endpoint) opts.endpoint = cfg.endpoint;
+  if (cfg.max_messages) opts.maxMessages = cfg.max_messages;
+  if (cfg.malformed) opts.malformed = cfg.malformed;
+  if (cfg.s3_endpoint || cfg.force_path_style !== undefined) {
+    opts.s3 = {
+      ...(cfg.s3_endpoint ? { endpoint: cfg.s3_endpoint } : {}),
+      ...(cfg.force_path_style !== undefined ? { forcePathStyle: cfg.force_path_style } : {}),
+    };
+  }
   for (const [k, v] of Object.entries(overrides)) {
     if (v !== undefined) (opts as unknown as Record<string, unknown>)[k] = v;
   }
