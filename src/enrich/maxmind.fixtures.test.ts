@@ -4,25 +4,14 @@
  * JSON those databases were generated from (source-data/*.json), never copied here.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Db } from '../sql/duckdb.js';
 import { Enricher } from './enricher.js';
 import { classifyValue, formatIp, parseIp, type ParsedIp } from './ip.js';
 import type { GeoInfo } from './types.js';
-
-function fixturesRoot(): string {
-  if (process.env.TALON_FIXTURES) return process.env.TALON_FIXTURES;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repo root not found');
-    dir = up;
-  }
-  return path.resolve(dir, '../shared/fixtures');
-}
+import { fixturesRoot } from '../testing/fixtures.js';
 
 const ROOT = path.join(fixturesRoot(), 'maxmind-test');
 const db = (name: string) => path.join(ROOT, 'test-data', name);

@@ -5,23 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Lake } from '../lake/index.js';
 import { FilesSource } from '../sources/files.js';
 import { ingest } from './pipeline.js';
+import { fixturesRoot } from '../testing/fixtures.js';
 
-function fixturesDir(): string {
-  if (process.env.TALON_FIXTURES) return process.env.TALON_FIXTURES;
-  let d = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
-  return path.resolve(d, '../shared/fixtures');
-}
-
-const FIX = fixturesDir();
+const FIX = fixturesRoot();
 const ELASTIC = path.join(FIX, 'elastic-fdr');
 const PANTHER = path.join(FIX, 'panther-crowdstrike', 'panther_fdr_raw_events.ndjson');
 

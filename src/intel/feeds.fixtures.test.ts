@@ -6,21 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseFeed } from './feeds/index.js';
 import type { FeedFormat } from './feeds/index.js';
 import { openTempLake } from '../engine/test-support.js';
 import { loadIocFile } from './load.js';
+import { fixturesRoot } from '../testing/fixtures.js';
 
-function fixturesDir(): string {
-  if (process.env.TALON_FIXTURES) return process.env.TALON_FIXTURES;
-  let d = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(d, 'package.json'))) d = path.dirname(d);
-  return path.resolve(d, '../shared/fixtures');
-}
-const FIX = fixturesDir();
+const FIX = fixturesRoot();
 
 interface Expect {
   types: Record<string, number>;

@@ -8,21 +8,10 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Lake } from './lake.js';
 import { DeltaLog } from './log.js';
 import type { DeltaTable, Snapshot } from './table.js';
-
-function fixturesRoot(): string {
-  if (process.env.TALON_FIXTURES) return process.env.TALON_FIXTURES;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repo root not found');
-    dir = up;
-  }
-  return path.resolve(dir, '../shared/fixtures');
-}
+import { fixturesRoot } from '../testing/fixtures.js';
 
 const GOLDEN = path.join(fixturesRoot(), 'delta-golden');
 let dir: string;
