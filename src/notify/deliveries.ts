@@ -6,7 +6,9 @@
  *
  * Statuses: `sent`; `retrying` (attempt failed, another follows); `failed` (permanent, e.g.
  * HTTP 4xx — not retried); `dead_letter` (retries exhausted); `suppressed` (folded into an
- * earlier alert of the same detection and entity, see `suppressed_by`).
+ * earlier alert of the same detection and entity, see `suppressed_by`); `pending` (held for a
+ * grouping digest whose window is still open — not final: the digest's `sent` row closes it;
+ * `reply` = `folded:N`, suppressed repeats the digest must count).
  */
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,7 +19,7 @@ import { isoSql } from '../alerts/alerts.js';
 
 export const DELIVERIES_TABLE = 'deliveries';
 
-export type DeliveryStatus = 'sent' | 'retrying' | 'failed' | 'dead_letter' | 'suppressed';
+export type DeliveryStatus = 'sent' | 'retrying' | 'failed' | 'dead_letter' | 'suppressed' | 'pending';
 /** Statuses after which a pair is never sent again. */
 export const FINAL_STATUSES: DeliveryStatus[] = ['sent', 'failed', 'dead_letter', 'suppressed'];
 
@@ -147,6 +149,47 @@ export class DeliveryLog {
   }
 
   /**
+   * Alerts held for a grouping digest: `pending` rows whose (alert, destination, alert) pair
+   * has no final status yet, oldest first.
+   */
+  pending(): Promise<PendingRecord[]> {
+    return this.serial(async () => {
+      const rel = await this.scan();
+      if (!rel) return [];
+      const rows = await this.lake.db.all<{
+        alert_id: string;
+        destination: string;
+        detection: string;
+        alert_time: string;
+        reply: string | null;
+      }>(
+        `SELECT alert_id, destination, detection, ${isoSql('alert_time')} AS alert_time, reply
+         FROM (SELECT p.* FROM ${rel} p
+         WHERE p.status = 'pending' AND p.kind = 'alert' AND NOT EXISTS (
+           SELECT 1 FROM ${rel} f WHERE f.alert_id = p.alert_id AND f.destination = p.destination
+             AND f.kind = 'alert' AND f.status IN (${FINAL_STATUSES.map(literal).join(', ')})))
+         ORDER BY alert_time, alert_id`,
+      );
+      const seen = new Set<string>();
+      const out: PendingRecord[] = [];
+      for (const r of rows) {
+        const k = pairKey(r.alert_id, r.destination, 'alert');
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const folded = /^folded:(\d+)$/.exec(r.reply ?? '');
+        out.push({
+          alertId: r.alert_id,
+          destination: r.destination,
+          detection: r.detection,
+          alertTime: r.alert_time,
+          folded: folded ? Number(folded[1]) : 0,
+        });
+      }
+      return out;
+    });
+  }
+
+  /**
    * Latest alert sent per (destination, detection, entity) with an event time at or after
    * `since` — the anchors of suppression windows still open.
    */
@@ -164,7 +207,7 @@ export class DeliveryLog {
       }>(
         `SELECT destination, detection, entity, arg_max(alert_id, alert_time) AS alert_id, ${isoSql('t')} AS t
          FROM (SELECT *, max(alert_time) OVER (PARTITION BY destination, detection, entity) AS t FROM ${rel}
-               WHERE status = 'sent' AND kind = 'alert' AND alert_time >= CAST(${literal(since)} AS TIMESTAMP))
+               WHERE status IN ('sent', 'pending') AND kind = 'alert' AND alert_time >= CAST(${literal(since)} AS TIMESTAMP))
          GROUP BY destination, detection, entity, t`,
       );
       for (const r of rows)
@@ -205,6 +248,14 @@ export class DeliveryLog {
       );
     });
   }
+}
+
+export interface PendingRecord {
+  alertId: string;
+  destination: string;
+  detection: string;
+  alertTime: string;
+  folded: number;
 }
 
 export function pairKey(alertId: string, destination: string, kind: string): string {

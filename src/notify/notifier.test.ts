@@ -285,3 +285,85 @@ test('PagerDuty resolve is sent when an alert is closed (read from the change fe
     await cleanup();
   }
 });
+
+test('grouping across batches: alerts of one detection in two batches within the window become ONE digest, once', async () => {
+  const { lake, cleanup } = await openTempLake('talon-notify-');
+  const rx = await HttpReceiver.start();
+  try {
+    const config = notifySchema.parse({
+      destinations: [{ name: 'hook', type: 'webhook', url: rx.url('/') }],
+      grouping: { window: '10m', max_items: 2 },
+    });
+    // makeAlert(i) happens at 12:00:0i, inside the 12:00–12:10 window.
+    const open = () => Date.UTC(2026, 0, 10, 12, 5, 0);
+    const closedAt = () => Date.UTC(2026, 0, 10, 12, 10, 1);
+    const first = [makeAlert(1), makeAlert(2)];
+    const second = [makeAlert(3), makeAlert(4), makeAlert(5)];
+    await commitAlerts(lake, first);
+    await commitAlerts(lake, second);
+
+    const n1 = new Notifier(lake, config, { now: open });
+    const c1 = await n1.processAlerts(first);
+    const c2 = await n1.processAlerts(second);
+    assert.equal(c1.pending + c2.pending, 5);
+    assert.equal(rx.requests.length, 0, 'nothing is sent while the window is open');
+    assert.equal((await n1.flushPending()).messages, 0);
+    const held = await n1.deliveries.all();
+    assert.deepEqual(new Set(held.map((r) => r.status)), new Set(['pending']));
+
+    // A new notifier (as after a restart) finds the held alerts in `deliveries` and sends one digest.
+    const n2 = new Notifier(lake, config, { now: closedAt });
+    const c3 = await n2.flushPending();
+    assert.equal(c3.messages, 1);
+    const bodies = rx.json();
+    assert.equal(bodies.length, 1);
+    assert.equal(bodies[0].kind, 'digest');
+    assert.equal(bodies[0].count, 5);
+    assert.equal((bodies[0].alerts as unknown[]).length, 2);
+    assert.deepEqual(bodies[0].alert_ids, [
+      'alert-00001',
+      'alert-00002',
+      'alert-00003',
+      'alert-00004',
+      'alert-00005',
+    ]);
+
+    // Replaying the second batch and flushing again sends nothing more.
+    await n2.processAlerts(second);
+    await n2.flushPending(true);
+    assert.equal(rx.requests.length, 1);
+    const sent = (await n2.deliveries.all()).filter((r) => r.status === 'sent');
+    assert.equal(sent.length, 5);
+    assert.equal(new Set(sent.map((r) => r.message_id)).size, 1);
+  } finally {
+    await rx.close();
+    await cleanup();
+  }
+});
+
+test('grouping across batches: an available-now run sends digests still held at its end', async () => {
+  const { lake, cleanup } = await openTempLake('talon-notify-');
+  const rx = await HttpReceiver.start();
+  try {
+    const config = notifySchema.parse({
+      destinations: [{ name: 'hook', type: 'webhook', url: rx.url('/') }],
+      grouping: { window: '10m' },
+    });
+    const now = () => Date.UTC(2026, 0, 10, 12, 5, 0);
+    await commitAlerts(lake, [makeAlert(1), makeAlert(2)]);
+    await runNotifier(lake, config, NOW, { now });
+    await commitAlerts(lake, [makeAlert(3)]);
+    await runNotifier(lake, config, NOW, { now });
+    // Each run ends caught up, so each flushes what it held: a digest, then the lone alert; none twice.
+    const bodies = rx.json();
+    assert.equal(bodies.length, 2);
+    assert.equal(bodies[0].kind, 'digest');
+    assert.equal(bodies[0].count, 2);
+    assert.equal(bodies[1].alert_id, 'alert-00003');
+    const sent = (await new DeliveryLog(lake).all()).filter((r) => r.status === 'sent');
+    assert.equal(sent.length, 3);
+  } finally {
+    await rx.close();
+    await cleanup();
+  }
+});

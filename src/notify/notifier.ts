@@ -21,7 +21,9 @@ import {
   suppressionKey,
   type DeliveryRecord,
   type DeliveryStatus,
+  type PendingRecord,
 } from './deliveries.js';
+import { literal } from '../sql/duckdb.js';
 import { sleep } from './limit.js';
 import { alertEntity, alertMessage, digestMessage, maxSeverity, resolveMessage } from './message.js';
 import { backoffMs, type RetryPolicy } from './retry.js';
@@ -40,6 +42,8 @@ export interface NotifierOptions {
   /** Stops waiting (backoff, throttle) early; the batch then fails and is replayed. */
   signal?: AbortSignal;
   version?: string;
+  /** Wall clock in epoch ms, deciding which grouping windows have closed (tests). */
+  now?: () => number;
 }
 
 /** A message ready to go to one destination, with every alert it stands for. */
@@ -60,6 +64,8 @@ export class Notifier {
   private readonly groupWindowMs: number;
   private readonly suppressionMs: number;
   private recordCommits = 0;
+  /** Batches and timed flushes of held digests run one at a time (they plan from the same pending rows). */
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly lake: Lake,
@@ -123,7 +129,8 @@ export class Notifier {
 
   async processBatch(batch: MicroBatch): Promise<BatchCounts> {
     const src = batch.source(ALERTS_TABLE);
-    if (!src) return emptyCounts();
+    // Even without alert changes, digests whose grouping window closed are due.
+    if (!src) return this.processAlerts([]);
     const rows = await batch.db.allJson<Record<string, unknown>>(
       `SELECT * EXCLUDE (_commit_version, _commit_timestamp)
          REPLACE (${isoSql('event_time')} AS event_time, ${isoSql('detected_at')} AS detected_at)
@@ -139,10 +146,62 @@ export class Notifier {
     return this.processAlerts(inserted, closed);
   }
 
-  /** Routes, folds and delivers new alerts (and resolves of closed ones). */
-  async processAlerts(inserted: Alert[], closed: Alert[] = []): Promise<BatchCounts> {
+  /**
+   * Routes, folds and delivers new alerts (and resolves of closed ones). Grouped alerts whose
+   * window is still open are recorded as `pending`; digests of closed windows (this batch's and
+   * earlier batches' pending alerts together) are sent. `flushAll` sends every pending digest.
+   */
+  processAlerts(
+    inserted: Alert[],
+    closed: Alert[] = [],
+    opts: { flushAll?: boolean } = {},
+  ): Promise<BatchCounts> {
+    const p = this.lock.then(() => this.processLocked(inserted, closed, opts.flushAll ?? false));
+    this.lock = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Sends held digests whose window has closed (all of them with `all`, e.g. at the end of an available-now run). */
+  flushPending(all = false): Promise<BatchCounts> {
+    return this.processAlerts([], [], { flushAll: all });
+  }
+
+  /**
+   * Until `signal` aborts, sends due digests every window (at most every 30 s): batches run only
+   * when alerts change, so a long-running pipeline holding notifier.query() should run this too.
+   */
+  async flushOnTimer(signal: AbortSignal, onError?: (err: unknown) => void): Promise<void> {
+    if (this.groupWindowMs <= 0) return;
+    const every = Math.min(this.groupWindowMs, 30_000);
+    while (!signal.aborted) {
+      await sleep(every, signal);
+      if (signal.aborted) break;
+      await this.flushPending().catch((err: unknown) => onError?.(err));
+    }
+  }
+
+  private grouped(dest: Destination): boolean {
+    return !dest.perAlert && this.groupWindowMs > 0;
+  }
+
+  private async processLocked(inserted: Alert[], closed: Alert[], flushAll: boolean): Promise<BatchCounts> {
     const counts = emptyCounts();
-    if (inserted.length === 0 && closed.length === 0) return counts;
+    const grouping = this.destinations.some((d) => this.grouped(d));
+    if (inserted.length === 0 && closed.length === 0 && !grouping) return counts;
+    const pendingRows = grouping ? await this.deliveries.pending() : [];
+    if (inserted.length === 0 && closed.length === 0 && pendingRows.length === 0) return counts;
+    const held = new Set(pendingRows.map((p) => pairKey(p.alertId, p.destination, 'alert')));
+    const nowMs = this.opts.now?.() ?? Date.now();
+    const w = this.groupWindowMs;
+    // Windows are event-time buckets; one is open until the wall clock passes its end.
+    const windowOpen = (eventTime: string) =>
+      !flushAll && (Math.floor(Date.parse(eventTime) / w) + 1) * w > nowMs;
+    const known = new Map(inserted.map((a) => [a.alert_id, a]));
+    const loaded = await this.loadAlerts([
+      ...new Set(
+        pendingRows.filter((p) => !windowOpen(p.alertTime) && !known.has(p.alertId)).map((p) => p.alertId),
+      ),
+    ]);
     const finished = await this.deliveries.finished([
       ...new Set([...inserted, ...closed].map((a) => a.alert_id)),
     ]);
@@ -151,6 +210,7 @@ export class Notifier {
         ? await this.deliveries.lastSent(suppressionSince(inserted, this.suppressionMs))
         : new Map();
     const suppressedRows: DeliveryRecord[] = [];
+    const holdRows: DeliveryRecord[] = [];
     const plans = new Map<string, Planned[]>();
     const now = new Date().toISOString();
 
@@ -158,6 +218,8 @@ export class Notifier {
       const mine = inserted.filter(
         (a) =>
           !finished.has(pairKey(a.alert_id, dest.name, 'alert')) &&
+          // already held from an earlier (or replayed) batch: the pending row stands for it
+          !held.has(pairKey(a.alert_id, dest.name, 'alert')) &&
           this.router.destinationsFor(a).includes(dest.name),
       );
       // Suppression: the first alert of a (detection, entity) in the window is sent, repeats fold into it.
@@ -184,14 +246,37 @@ export class Notifier {
       }
       const planned: Planned[] = [];
       const consoleUrl = this.config.console_url;
-      if (!dest.perAlert && this.groupWindowMs > 0) {
+      if (this.grouped(dest)) {
         const groups = new Map<string, { alerts: Alert[]; folded: number }>();
+        const add = (a: Alert, folded: number) => {
+          const key = `${a.detection}\u0000${Math.floor(Date.parse(a.event_time) / w)}`;
+          const g = groups.get(key) ?? { alerts: [], folded: 0 };
+          g.alerts.push(a);
+          g.folded += folded;
+          groups.set(key, g);
+        };
+        for (const p of pendingRows) {
+          if (p.destination !== dest.name || windowOpen(p.alertTime)) continue;
+          add(known.get(p.alertId) ?? loaded.get(p.alertId) ?? stubAlert(p), p.folded);
+        }
         for (const k of kept) {
-          const bucket = Math.floor(Date.parse(k.alert.event_time) / this.groupWindowMs);
-          const g = groups.get(`${k.alert.detection}\u0000${bucket}`) ?? { alerts: [], folded: 0 };
-          g.alerts.push(k.alert);
-          g.folded += k.folded;
-          groups.set(`${k.alert.detection}\u0000${bucket}`, g);
+          if (windowOpen(k.alert.event_time)) {
+            holdRows.push(
+              record(
+                k.alert,
+                dest.name,
+                'alert',
+                '',
+                0,
+                'pending',
+                { reply: `folded:${k.folded}` },
+                now,
+                null,
+              ),
+            );
+            continue;
+          }
+          add(k.alert, k.folded);
         }
         for (const g of groups.values()) {
           const m = digestMessage(g.alerts, this.config.grouping.max_items, consoleUrl);
@@ -215,15 +300,32 @@ export class Notifier {
       if (planned.length > 0) plans.set(dest.name, planned);
     }
 
-    if (suppressedRows.length > 0) {
-      await this.deliveries.record(suppressedRows);
+    if (suppressedRows.length > 0 || holdRows.length > 0) {
+      await this.deliveries.record([...suppressedRows, ...holdRows]);
       counts.suppressed += suppressedRows.length;
+      counts.pending += holdRows.length;
     }
     const results = await Promise.all(
       [...plans.entries()].map(([name, planned]) => this.deliver(this.byName.get(name)!, planned)),
     );
     for (const r of results) for (const [k, v] of Object.entries(r)) counts[k as keyof BatchCounts] += v;
     return counts;
+  }
+
+  /** Alerts by id from the `alerts` table (held alerts whose digest is due now). */
+  private async loadAlerts(ids: string[]): Promise<Map<string, Alert>> {
+    const out = new Map<string, Alert>();
+    if (ids.length === 0) return out;
+    const t = await this.lake.table(ALERTS_TABLE);
+    if (!t) return out;
+    const snap = await t.snapshot();
+    if (snap.schema.fields.length === 0) return out;
+    const rows = await this.lake.db.allJson<Record<string, unknown>>(
+      `SELECT * REPLACE (${isoSql('event_time')} AS event_time, ${isoSql('detected_at')} AS detected_at)
+       FROM ${await snap.scan()} WHERE alert_id IN (${ids.map(literal).join(', ')})`,
+    );
+    for (const r of rows) out.set(String(r.alert_id), rowToAlert(r));
+    return out;
   }
 
   private resolves(name: string): boolean {
@@ -357,7 +459,17 @@ export class Notifier {
 }
 
 function emptyCounts(): BatchCounts {
-  return { messages: 0, sent: 0, retrying: 0, failed: 0, dead_letter: 0, suppressed: 0 };
+  return { messages: 0, sent: 0, retrying: 0, failed: 0, dead_letter: 0, suppressed: 0, pending: 0 };
+}
+
+/** A held alert no longer in the `alerts` table still counts in its digest, by what was recorded. */
+function stubAlert(p: PendingRecord): Alert {
+  return rowToAlert({
+    alert_id: p.alertId,
+    detection: p.detection,
+    event_time: p.alertTime,
+    detected_at: p.alertTime,
+  });
 }
 
 function suppressionSince(alerts: Alert[], windowMs: number): string {
@@ -439,10 +551,28 @@ export async function runNotifier(
   } = {},
 ): Promise<BatchReport[]> {
   const notifier = new Notifier(lake, config, opts);
+  // Batches run only when alerts change, so long-running triggers also flush due digests on a timer.
+  const stopFlush = new AbortController();
+  const stop = () => stopFlush.abort();
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  const flushing =
+    trigger.kind !== 'available-now'
+      ? notifier.flushOnTimer(stopFlush.signal, (err) => opts.onError?.(NOTIFY_QUERY_ID, err))
+      : Promise.resolve();
   try {
     const pipeline = new Pipeline(lake, [notifier.query()], { log: (m) => opts.log?.(m) });
-    return await pipeline.run(trigger, { signal: opts.signal, onBatch: opts.onBatch, onError: opts.onError });
+    const reports = await pipeline.run(trigger, {
+      signal: opts.signal,
+      onBatch: opts.onBatch,
+      onError: opts.onError,
+    });
+    // An available-now run ends caught up: nothing waits for windows that close after it.
+    if (trigger.kind === 'available-now' && !opts.signal?.aborted) await notifier.flushPending(true);
+    return reports;
   } finally {
+    stop();
+    opts.signal?.removeEventListener('abort', stop);
+    await flushing;
     await notifier.close();
   }
 }
