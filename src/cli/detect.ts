@@ -82,6 +82,9 @@ export function registerDetectCommand(program: Command): void {
           onBatch,
           onError: (q, err) => log.error('query failed; retrying', { query: q, error: String(err) }),
         });
+        // available-now ends caught up: grouped digests still held for an open window go out now.
+        if (notifier && trigger.kind === 'available-now' && !ac.signal.aborted)
+          await notifier.flushPending(true);
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);

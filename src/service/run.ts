@@ -93,6 +93,13 @@ export function serviceParts(opts: RunServiceOptions): ServicePart[] {
           ? new Notifier(lake, config.notify, { signal, log: (m, f) => log.info(m, f) })
           : undefined;
       if (notifier) queries.push(notifier.query());
+      // Grouped digests of a closed window go out on a timer too: batches only run when data changes.
+      const stopFlush = new AbortController();
+      const stop = () => stopFlush.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      const flushing = notifier?.flushOnTimer(stopFlush.signal, (err) =>
+        log.error('notify digest flush failed; retrying', { error: String(err) }),
+      );
       try {
         const pipeline = new Pipeline(lake, queries, {
           maxVersionsPerBatch: config.detect.max_versions_per_batch,
@@ -113,6 +120,9 @@ export function serviceParts(opts: RunServiceOptions): ServicePart[] {
           onError: (q, err) => log.error('query failed; retrying', { query: q, error: String(err) }),
         });
       } finally {
+        stopFlush.abort();
+        signal.removeEventListener('abort', stop);
+        await flushing;
         await notifier?.close();
         lake.close();
       }
