@@ -12,6 +12,7 @@ import { literal } from '../sql/duckdb.js';
 import type { Db } from '../sql/duckdb.js';
 import { fileKey } from './actions.js';
 import type { DeltaLog, TableState } from './log.js';
+import { parseInterval } from './interval.js';
 import { versionName } from './log.js';
 import type { ObjectStore } from './store.js';
 
@@ -31,16 +32,7 @@ const COLUMNS: Record<string, string> = {
     'STRUCT(minReaderVersion INTEGER, minWriterVersion INTEGER, readerFeatures VARCHAR[], writerFeatures VARCHAR[])',
 };
 
-/** Parses Delta's interval strings (`interval 1 weeks`, `7 days`, `168 hours`) into ms. */
-export function parseInterval(text: string | undefined, fallbackMs: number): number {
-  if (!text) return fallbackMs;
-  const m = /^\s*(?:interval\s+)?(\d+)\s*(second|minute|hour|day|week)s?\s*$/i.exec(text);
-  if (!m) return fallbackMs;
-  const unit = { second: 1e3, minute: 6e4, hour: 3.6e6, day: 8.64e7, week: 6.048e8 }[
-    m[2].toLowerCase() as 'day'
-  ];
-  return Number(m[1]) * unit;
-}
+export { parseInterval } from './interval.js';
 
 export async function writeCheckpoint(
   store: ObjectStore,

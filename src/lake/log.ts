@@ -18,6 +18,7 @@ import {
   fileKey,
   stripNulls,
 } from './actions.js';
+import { parseInterval } from './interval.js';
 import type { ObjectInfo, ObjectStore } from './store.js';
 
 export const LOG_DIR = '_delta_log';
@@ -239,6 +240,12 @@ export class DeltaLog {
    * JSON commits from version 0 — `_last_checkpoint` is only a hint and is not needed.
    */
   async loadState(target?: number, base?: TableState, listing?: LogListing): Promise<TableState> {
+    const state = await this.reconstruct(target, base, listing);
+    expireTxns(state);
+    return state;
+  }
+
+  private async reconstruct(target?: number, base?: TableState, listing?: LogListing): Promise<TableState> {
     const l = listing ?? (await this.list());
     if (l.latest < 0) throw new Error(`${this.tableKey}: not a Delta table (no commits in ${LOG_DIR}/)`);
     const version = target ?? l.latest;
@@ -357,6 +364,24 @@ export function cloneState(s: TableState): TableState {
     tombstones: new Map(s.tombstones),
     txns: new Map(s.txns),
   };
+}
+
+/**
+ * Drops txn entries older than `delta.setTransactionRetentionDuration` (by `lastUpdated`;
+ * entries without it never expire), as Delta does when it builds a snapshot — so per-file
+ * txns (one appId per ingested source file) do not grow the table state and every
+ * checkpoint forever. Unset property: nothing expires. An expired appId reads as never
+ * committed, so a replay older than the retention is not recognised as one.
+ */
+export function expireTxns(state: TableState, now = Date.now()): void {
+  const text = state.metaData.configuration?.['delta.setTransactionRetentionDuration'];
+  if (!text || state.txns.size === 0) return;
+  const retention = parseInterval(text, NaN);
+  if (!Number.isFinite(retention)) return;
+  const cutoff = now - retention;
+  for (const [id, t] of state.txns) {
+    if (typeof t.lastUpdated === 'number' && t.lastUpdated < cutoff) state.txns.delete(id);
+  }
 }
 
 export function applyActions(state: TableState, actions: Action[]): void {

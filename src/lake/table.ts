@@ -98,6 +98,17 @@ export interface WriteOptions {
    * `appId`, the write is skipped (returns `skipped: true`) — a replay adds nothing twice.
    */
   txn?: { appId: string; version: number };
+  /**
+   * Several `txn` actions in one commit (at most one per appId, as the protocol requires),
+   * e.g. one per source file of an ingest commit group. May be combined with `txn`.
+   * - every one already committed (a version ≥ each) → the write is skipped (`skipped: true`);
+   * - only some committed → `PartialTxnError`, nothing is written: a commit is atomic, so
+   *   it cannot add "the rest" — the caller must leave the committed ones (and their rows)
+   *   out of the write (see `txnVersions`) and write again;
+   * - none committed → written, with every txn.
+   * The same rules apply to commits that win a race against this write.
+   */
+  txns?: { appId: string; version: number }[];
   /** Extra commitInfo fields (merged into the commit's commitInfo). */
   commitInfo?: Record<string, unknown>;
   /**
@@ -172,6 +183,45 @@ export class ConcurrentModificationError extends Error {
     super(message);
     this.name = 'ConcurrentModificationError';
   }
+}
+
+/**
+ * A write whose txns (`WriteOptions.txn`/`txns`) are only partly committed already — by an
+ * earlier commit, or by a concurrent one that won the race. Nothing of this write was
+ * committed; `committed` lists the appIds (with their committed versions) to leave out.
+ */
+export class PartialTxnError extends Error {
+  constructor(
+    readonly table: string,
+    readonly committed: { appId: string; version: number }[],
+    readonly pending: { appId: string; version: number }[],
+  ) {
+    super(
+      `${table}: ${committed.length} of ${committed.length + pending.length} txn(s) of this write are already committed ` +
+        `(${committed
+          .slice(0, 5)
+          .map((t) => `${t.appId}@${t.version}`)
+          .join(
+            ', ',
+          )}${committed.length > 5 ? ', …' : ''}); nothing was committed — write only the pending ones`,
+    );
+    this.name = 'PartialTxnError';
+  }
+}
+
+/** The txns of a write: `txn` and `txns` together, one per appId. */
+function writeTxns(table: string, opts: WriteOptions): { appId: string; version: number }[] {
+  const all = [...(opts.txn ? [opts.txn] : []), ...(opts.txns ?? [])];
+  const seen = new Set<string>();
+  for (const t of all) {
+    // Protocol "Delta Log Entries": no more than one SetTransaction with the same appId.
+    if (seen.has(t.appId))
+      throw new Error(`${table}: txn appId ${JSON.stringify(t.appId)} given twice in one write`);
+    if (!Number.isSafeInteger(t.version))
+      throw new Error(`${table}: txn ${t.appId} has a non-integer version`);
+    seen.add(t.appId);
+  }
+  return all;
 }
 
 /** What a write commits and what it read, so a lost race can be judged and retried. */
@@ -339,6 +389,20 @@ export class DeltaTable {
     return s.txns.get(appId)?.version;
   }
 
+  /**
+   * The last committed txn version of each given appId that has one (others are absent).
+   * Expired txns (`delta.setTransactionRetentionDuration`) are absent too.
+   */
+  async txnVersions(appIds: string[]): Promise<Map<string, number>> {
+    const s = await this.state();
+    const out = new Map<string, number>();
+    for (const id of appIds) {
+      const t = s.txns.get(id);
+      if (t) out.set(id, t.version);
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------------ reading helpers
 
   localFile(path: string): Promise<string> {
@@ -466,7 +530,7 @@ export class DeltaTable {
     if (skipped) return skipped;
     const schema = tableSchema(state.metaData);
     const removal = await this.planDelete(state, predicate);
-    if (removal.removed.length === 0 && !opts.txn) {
+    if (removal.removed.length === 0 && writeTxns(this.key, opts).length === 0) {
       return {
         version: state.version,
         skipped: false,
@@ -879,11 +943,19 @@ export class DeltaTable {
     return state;
   }
 
+  /** Skip when every txn of the write is committed; refuse when only some are. */
   private txnSkip(state: TableState, opts: WriteOptions): CommitResult | undefined {
-    if (!opts.txn) return undefined;
-    const done = state.txns.get(opts.txn.appId);
-    if (done && done.version >= opts.txn.version)
-      return { version: state.version, skipped: true, metrics: {} };
+    const txns = writeTxns(this.key, opts);
+    if (txns.length === 0) return undefined;
+    const committed: { appId: string; version: number }[] = [];
+    const pending: { appId: string; version: number }[] = [];
+    for (const t of txns) {
+      const done = state.txns.get(t.appId);
+      if (done && done.version >= t.version) committed.push({ appId: t.appId, version: done.version });
+      else pending.push(t);
+    }
+    if (pending.length === 0) return { version: state.version, skipped: true, metrics: {} };
+    if (committed.length > 0) throw new PartialTxnError(this.key, committed, pending);
     return undefined;
   }
 
@@ -997,6 +1069,9 @@ export class DeltaTable {
     let version = plan.readVersion + 1;
     let metaAction = plan.actions.find((a) => a.metaData)?.metaData;
     let current = await this.state(plan.readVersion);
+    const txns = writeTxns(this.key, plan.opts);
+    /** appIds of this write that concurrent winners committed (at a version ≥ ours) */
+    const committedByWinners = new Map<string, number>();
     if (plan.opts.beforeCommit) await plan.opts.beforeCommit();
     for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
       const commitInfo: CommitInfoAction = {
@@ -1016,9 +1091,9 @@ export class DeltaTable {
         { commitInfo },
         ...(protocol ? [{ protocol }] : []),
         ...(metaAction ? [{ metaData: metaAction }] : []),
-        ...(plan.opts.txn
-          ? [{ txn: { appId: plan.opts.txn.appId, version: plan.opts.txn.version, lastUpdated: Date.now() } }]
-          : []),
+        ...txns.map((t) => ({
+          txn: { appId: t.appId, version: t.version, lastUpdated: commitInfo.timestamp },
+        })),
         ...plan.actions.filter((a) => !a.metaData),
       ];
       if (process.env[CRASH_ENV]) {
@@ -1040,13 +1115,26 @@ export class DeltaTable {
             `${this.key}: concurrent commit ${w} is no longer in the log; nothing was committed — retry the ${plan.operation}`,
           );
         }
-        const outcome = this.judgeWinner(plan, winner, w, metaAction);
-        if (outcome === 'skip') {
+        // Idempotence first: a winner that committed this write's txns makes it a replay.
+        for (const a of winner) {
+          const mine = a.txn && txns.find((t) => t.appId === a.txn!.appId);
+          if (mine && a.txn!.version >= mine.version) committedByWinners.set(mine.appId, a.txn!.version);
+        }
+        if (txns.length > 0 && committedByWinners.size === txns.length) {
           await this.lake.store.delete(plan.newFiles.map((p) => `${this.key}/${fromLogPath(p)}`));
           return { version: listing.latest, skipped: true, metrics: {} };
         }
+        const outcome = this.judgeWinner(plan, winner, w, metaAction);
         if (outcome && typeof outcome === 'object') metaAction = outcome.metaData;
         else if (outcome === 'dropMeta') metaAction = undefined;
+      }
+      if (committedByWinners.size > 0) {
+        await this.lake.store.delete(plan.newFiles.map((p) => `${this.key}/${fromLogPath(p)}`));
+        throw new PartialTxnError(
+          this.key,
+          [...committedByWinners].map(([appId, version]) => ({ appId, version })),
+          txns.filter((t) => !committedByWinners.has(t.appId)),
+        );
       }
       current = await this.state(listing.latest, listing);
       checkWritable(this.key, current.protocol, current.metaData);
@@ -1069,17 +1157,13 @@ export class DeltaTable {
     winner: Action[],
     w: number,
     metaAction: MetaDataAction | undefined,
-  ): 'skip' | 'dropMeta' | { metaData: MetaDataAction } | undefined {
+  ): 'dropMeta' | { metaData: MetaDataAction } | undefined {
     const op =
       (winner.find((a) => a.commitInfo)?.commitInfo?.operation as string | undefined) ?? 'unknown operation';
     const why = (what: string) =>
       new ConcurrentModificationError(
         `${this.key}: ${plan.operation} read version ${plan.readVersion}, but concurrent commit ${w} (${op}) ${what}; nothing was committed — retry the ${plan.operation}`,
       );
-    if (plan.opts.txn) {
-      const t = winner.find((a) => a.txn?.appId === plan.opts.txn!.appId)?.txn;
-      if (t && t.version >= plan.opts.txn.version) return 'skip';
-    }
     let result: 'dropMeta' | { metaData: MetaDataAction } | undefined;
     const wm = winner.find((a) => a.metaData)?.metaData;
     if (wm) {
