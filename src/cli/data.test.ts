@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lake } from '../lake/lake.js';
-import { startS3Emulator } from '../lake/s3-emulator.js';
+import { startFauxqs } from '../testing/fauxqs.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -317,7 +317,7 @@ test('talon table optimize compacts files; vacuum --dry-run lists, vacuum delete
 });
 
 test('talon tables and query work on an s3:// lake, reading through its local cache, still locked down', async () => {
-  const emu = await startS3Emulator({ buckets: ['cli-lake'] });
+  const emu = await startFauxqs({ buckets: ['cli-lake'] });
   const awsEnv = {
     TALON_S3_ENDPOINT: emu.endpoint,
     AWS_ACCESS_KEY_ID: emu.credentials.accessKeyId,

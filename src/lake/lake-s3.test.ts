@@ -1,6 +1,6 @@
 /**
  * A lake on S3, end to end through `Lake.open('s3://bucket/prefix')`, against fauxqs with S3's
- * conditional writes (see s3-emulator.ts). The S3 endpoint and credentials reach the store the
+ * conditional writes (see src/testing/fauxqs.ts). The S3 endpoint and credentials reach the store the
  * way a user gives them: environment variables (TALON_S3_ENDPOINT, AWS_ACCESS_KEY_ID, …).
  */
 import assert from 'node:assert/strict';
@@ -9,10 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Lake } from './lake.js';
-import { startS3Emulator, type S3Emulator } from './s3-emulator.js';
+import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
 import { S3Store } from './store-s3.js';
 
-let emu: S3Emulator;
+let emu: Fauxqs;
 const tmpDirs: string[] = [];
 const lakes: Lake[] = [];
 
@@ -35,7 +35,7 @@ async function keys(store: S3Store, prefix: string): Promise<string[]> {
 }
 
 before(async () => {
-  emu = await startS3Emulator({ buckets: ['lake-bucket'] });
+  emu = await startFauxqs({ buckets: ['lake-bucket'] });
   process.env.TALON_S3_ENDPOINT = emu.endpoint;
   process.env.AWS_ACCESS_KEY_ID = emu.credentials.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = emu.credentials.secretAccessKey;

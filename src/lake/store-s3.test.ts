@@ -4,18 +4,18 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startS3Emulator, type S3Emulator } from './s3-emulator.js';
+import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
 import { objectStoreContract } from './store-contract.js';
 import { parseS3Url, S3Store, type S3StoreOptions } from './store-s3.js';
 
-let emu: S3Emulator;
-let plain: S3Emulator;
+let emu: Fauxqs;
+let plain: Fauxqs;
 let bucketSeq = 0;
 const tmpDirs: string[] = [];
 
 before(async () => {
-  emu = await startS3Emulator();
-  plain = await startS3Emulator({ conditionalPut: false });
+  emu = await startFauxqs();
+  plain = await startFauxqs({ conditionalPut: false });
 });
 after(async () => {
   await emu.stop();
@@ -24,7 +24,7 @@ after(async () => {
 });
 
 async function openStore(
-  on: () => S3Emulator,
+  on: () => Fauxqs,
   prefix: string,
   extra: S3StoreOptions = {},
 ): Promise<{ store: S3Store; bucket: string; cacheDir: string }> {
@@ -182,7 +182,7 @@ describe('S3Store', () => {
 
   it('a losing commit writer ends on 412; a 409 conflict while another PUT is in flight is retried', async (t) => {
     // S3 answers 409 when conditional writes to one key overlap; holding each PUT makes them overlap.
-    const slow = await startS3Emulator({ conditionalPutDelayMs: 100 });
+    const slow = await startFauxqs({ conditionalPutDelayMs: 100 });
     t.after(() => slow.stop());
     const { store } = await openStore(() => slow, 'conflicts');
     const writers = 6;
