@@ -11,13 +11,17 @@
  *
  * Exit codes: 0 success, 1 failure (`talon: <message>` on stderr), 2 usage error (bad flag,
  * missing argument, invalid configuration).
+ *
+ * Start-up cost: `talon --help` builds every command, so this module and the command modules
+ * import only commander, node built-ins and light modules at the top; everything that pulls in
+ * DuckDB, the AWS SDK, kafkajs, nodemailer, zod… is imported inside the action
+ * (`await import(…)`). cli/startup.test.ts checks it.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadConfig, ConfigError } from '../config/load.js';
 import type { TalonConfig } from '../config/config.js';
-import { Lake } from '../lake/lake.js';
+import type { Lake } from '../lake/lake.js';
 
 /** A failure to report as `talon: <message>` with an exit code (default 1). */
 export class CliError extends Error {
@@ -38,11 +42,19 @@ export class UsageError extends CliError {
   }
 }
 
-/** The exit code for an error thrown by a command. */
+/**
+ * The exit code for an error thrown by a command. A `ConfigError` is recognised by its name:
+ * importing config/load.js (zod, yaml) only to test `instanceof` would cost every start.
+ */
 export function exitCodeOf(err: unknown): number {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof ConfigError) return 2;
+  if (isConfigError(err)) return 2;
   return 1;
+}
+
+/** An invalid configuration (config/load.ts `ConfigError`). */
+export function isConfigError(err: unknown): err is Error {
+  return err instanceof Error && err.name === 'ConfigError';
 }
 
 export type Opts = Record<string, unknown>;
@@ -86,6 +98,7 @@ export function formatOption<F extends string>(
 /** Loads the config for a command: global `--config`, env, then `overrides` (dotted keys). */
 export async function configFor(command: Command, overrides: Opts = {}): Promise<TalonConfig> {
   const all = command.optsWithGlobals<Opts>();
+  const { loadConfig } = await import('../config/load.js');
   return loadConfig({
     configPath: typeof all.config === 'string' ? all.config : undefined,
     overrides,
@@ -138,6 +151,7 @@ export function withLake<A extends unknown[] = string[]>(
       if (options.existing && lakeDir && !existsSync(lakeDir)) {
         throw new CliError(`no lake at ${lakeDir} (set it with --lake, TALON_LAKE or lake: in talon.yaml)`);
       }
+      const { Lake } = await import('../lake/lake.js');
       const lake = await Lake.open(lakeDir ?? location);
       try {
         // An S3 lake's files are read from its local download cache (TALON_S3_CACHE).

@@ -4,7 +4,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import duckdb from '@duckdb/node-api';
 import type { Command } from 'commander';
 import {
   CliError,
@@ -18,7 +17,6 @@ import {
   withLake,
   type LakeContext,
 } from './common.js';
-import { lockDown, runReadOnly, translateError } from '../sql/readonly.js';
 import type { DeltaTable } from '../lake/table.js';
 import { log } from '../log.js';
 
@@ -175,21 +173,26 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const NUMERIC_TYPES = new Set<number>([
-  duckdb.DuckDBTypeId.TINYINT,
-  duckdb.DuckDBTypeId.SMALLINT,
-  duckdb.DuckDBTypeId.INTEGER,
-  duckdb.DuckDBTypeId.BIGINT,
-  duckdb.DuckDBTypeId.HUGEINT,
-  duckdb.DuckDBTypeId.UTINYINT,
-  duckdb.DuckDBTypeId.USMALLINT,
-  duckdb.DuckDBTypeId.UINTEGER,
-  duckdb.DuckDBTypeId.UBIGINT,
-  duckdb.DuckDBTypeId.UHUGEINT,
-  duckdb.DuckDBTypeId.FLOAT,
-  duckdb.DuckDBTypeId.DOUBLE,
-  duckdb.DuckDBTypeId.DECIMAL,
-]);
+/** DuckDB column types shown right-aligned. */
+async function numericTypes(): Promise<Set<number>> {
+  const { default: duckdb } = await import('@duckdb/node-api');
+  const t = duckdb.DuckDBTypeId;
+  return new Set<number>([
+    t.TINYINT,
+    t.SMALLINT,
+    t.INTEGER,
+    t.BIGINT,
+    t.HUGEINT,
+    t.UTINYINT,
+    t.USMALLINT,
+    t.UINTEGER,
+    t.UBIGINT,
+    t.UHUGEINT,
+    t.FLOAT,
+    t.DOUBLE,
+    t.DECIMAL,
+  ]);
+}
 
 /**
  * `talon query`: views over every table, then DuckDB locked to the lake's folder, then the
@@ -199,6 +202,7 @@ const NUMERIC_TYPES = new Set<number>([
 async function runQuery(ctx: LakeContext, sql: string): Promise<void> {
   const { lake, opts } = ctx;
   if (sql.trim() === '') throw new UsageError('query: the SQL is empty');
+  const { lockDown, runReadOnly, translateError } = await import('../sql/readonly.js');
   await lake.registerViews();
   warnUnreadable(lake);
   const allowed = ctx.lakeDir ?? ctx.cacheDir;
@@ -231,7 +235,8 @@ async function runQuery(ctx: LakeContext, sql: string): Promise<void> {
       } else {
         const all: unknown[][] = [];
         for await (const rows of result.yieldRowsJson()) all.push(...rows);
-        const rightAlign = columns.map((_c, i) => NUMERIC_TYPES.has(result.columnTypeId(i)));
+        const numeric = await numericTypes();
+        const rightAlign = columns.map((_c, i) => numeric.has(result.columnTypeId(i)));
         out(renderTable(columns, all, { maxWidth: process.stdout.isTTY ? 80 : Infinity, rightAlign }));
         out(`(${all.length} row${all.length === 1 ? '' : 's'})\n`);
       }

@@ -3,8 +3,6 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import path from 'node:path';
 import { numberOption, out, withLake } from './common.js';
-import { runDemo } from '../demo/demo.js';
-import { formatAlertsText } from '../alerts/alerts.js';
 import { log } from '../log.js';
 
 export function registerDemoCommand(program: Command): void {
@@ -21,6 +19,8 @@ export function registerDemoCommand(program: Command): void {
       .option('--seed <seed>', 'generator seed (same seed, same data)', 'talon')
       .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text')),
     async ({ lake, config, opts }) => {
+      const { runDemo } = await import('../demo/demo.js');
+      const { formatAlertsText } = await import('../alerts/alerts.js');
       const res = await runDemo(lake, {
         dataDir: path.resolve(String(opts.data)),
         events: numberOption('--events', opts.events) ?? 20000,

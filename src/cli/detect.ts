@@ -5,12 +5,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { UsageError, out, withLake } from './common.js';
-import { loadDetections, detectionQueries } from '../detections/registry.js';
-import { Pipeline } from '../engine/pipeline.js';
 import { parseTrigger } from '../engine/trigger.js';
 import type { BatchReport } from '../engine/query.js';
 import { log } from '../log.js';
-import { Notifier } from '../notify/notifier.js';
+import type { Notifier } from '../notify/notifier.js';
 
 export function registerDetectCommand(program: Command): void {
   withLake(
@@ -29,6 +27,8 @@ export function registerDetectCommand(program: Command): void {
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
+      const { loadDetections, detectionQueries } = await import('../detections/registry.js');
+      const { Pipeline } = await import('../engine/pipeline.js');
       const set = await loadDetections(config.detect, {
         only: opts.detection as string[] | undefined,
         rulesDir: opts.rules as string | undefined,
@@ -44,6 +44,7 @@ export function registerDetectCommand(program: Command): void {
           throw new UsageError(
             'detect --notify: no destinations configured (notify.destinations in talon.yaml)',
           );
+        const { Notifier } = await import('../notify/notifier.js');
         notifier = new Notifier(lake, config.notify, {
           signal: ac.signal,
           log: (msg, fields) => log.info(msg, fields),

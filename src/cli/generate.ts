@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { generateFdr, type GenerateSummary } from '../generate/index.js';
+import type { GenerateSummary } from '../generate/index.js';
 
 function intArg(name: string) {
   return (v: string): number => {
@@ -50,6 +50,7 @@ export function registerGenerateCommand(program: Command): void {
       const format = String(opts.format);
       if (format !== 'text' && format !== 'json')
         throw new Error(`--format: expected text or json, got "${format}"`);
+      const { generateFdr } = await import('../generate/index.js');
       const summary = await generateFdr({
         out: String(opts.out),
         events: opts.events as number,

@@ -3,14 +3,9 @@
  */
 import type { Command } from 'commander';
 import type { TalonConfig } from '../config/config.js';
-import { enrichOptionsFromConfig, Enricher } from '../enrich/index.js';
-import { ingest, type IngestSummary } from '../ingest/pipeline.js';
+import type { IngestSummary } from '../ingest/pipeline.js';
 import { log } from '../log.js';
-import { FilesSource } from '../sources/files.js';
 import type { FdrSource } from '../sources/source.js';
-import { SqsSource, sqsOptionsFromConfig } from '../sources/sqs.js';
-import { StdinSource } from '../sources/stdin.js';
-import { WatchSource, watchOptionsFromConfig } from '../sources/watch.js';
 import { formatOption, numberOption, out, UsageError, withLake, type Opts } from './common.js';
 
 export function registerIngestCommand(program: Command): void {
@@ -35,7 +30,9 @@ export function registerIngestCommand(program: Command): void {
     async (ctx, paths: string[]) => {
       const opts = ctx.opts;
       const cfg = ctx.config.ingest;
-      const source = sourceFor(paths ?? [], opts, ctx.config);
+      const { enrichOptionsFromConfig, Enricher } = await import('../enrich/index.js');
+      const { ingest } = await import('../ingest/pipeline.js');
+      const source = await sourceFor(paths ?? [], opts, ctx.config);
       const controller = new AbortController();
       const stop = (): void => controller.abort();
       process.once('SIGINT', stop);
@@ -71,23 +68,27 @@ export function registerIngestCommand(program: Command): void {
   );
 }
 
-function sourceFor(paths: string[], opts: Opts, config: TalonConfig): FdrSource {
+async function sourceFor(paths: string[], opts: Opts, config: TalonConfig): Promise<FdrSource> {
   if (opts.sqsQueue) {
     if (paths.length) throw new UsageError('ingest: give either PATHs or --sqs-queue, not both');
     const queueUrl = typeof opts.sqsQueue === 'string' ? opts.sqsQueue : undefined;
     if (!queueUrl && !config.ingest.sqs.queue_url)
       throw new UsageError('ingest: --sqs-queue needs a URL (or ingest.sqs.queue_url in the config)');
+    const { SqsSource, sqsOptionsFromConfig } = await import('../sources/sqs.js');
     return new SqsSource(sqsOptionsFromConfig(config.ingest.sqs, { queueUrl }));
   }
   if (opts.watch) {
     if (paths.includes('-')) throw new UsageError('ingest: --watch cannot read stdin');
+    const { WatchSource, watchOptionsFromConfig } = await import('../sources/watch.js');
     return new WatchSource(watchOptionsFromConfig(config.ingest.watch, { paths }));
   }
   if (paths.length === 0) throw new UsageError('ingest: give PATHs, - for stdin, --watch or --sqs-queue');
   if (paths.includes('-')) {
     if (paths.length > 1) throw new UsageError('ingest: "-" (stdin) cannot be combined with PATHs');
+    const { StdinSource } = await import('../sources/stdin.js');
     return new StdinSource();
   }
+  const { FilesSource } = await import('../sources/files.js');
   return new FilesSource(paths, { warn: (msg, fields) => log.warn(msg, fields) });
 }
 

@@ -6,21 +6,14 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { formatOption, out, printRows, withLake, UsageError } from './common.js';
 import type { LakeContext } from './common.js';
-import { Pipeline } from '../engine/pipeline.js';
 import { parseDuration } from '../engine/duration.js';
-import { detectSettings } from '../detections/detection.js';
-import { retroHuntQuery } from '../detections/retrohunt.js';
-import { ALERTS_TABLE } from '../alerts/alerts.js';
-import { IOCS_TABLE } from '../intel/iocs.js';
-import { literal } from '../sql/duckdb.js';
-import { FEED_FORMATS } from '../intel/feeds/index.js';
 import type { FeedFormat } from '../intel/feeds/index.js';
-import { intelSettings } from '../intel/feeds/settings.js';
-import { formatLoadReport, loadIocFile } from '../intel/load.js';
-import { pullFeeds } from '../intel/pull.js';
 
 /** `talon intel load FILE --format F [--type T] [--dataset D]` for the feed formats. */
 export async function runIntelLoad(ctx: LakeContext, file: string, format: string): Promise<void> {
+  const { FEED_FORMATS } = await import('../intel/feeds/index.js');
+  const { intelSettings } = await import('../intel/feeds/settings.js');
+  const { formatLoadReport, loadIocFile } = await import('../intel/load.js');
   if (!(FEED_FORMATS as readonly string[]).includes(format))
     throw new UsageError(`--format: expected one of ${FEED_FORMATS.join(', ')}`);
   const report = await loadIocFile(ctx.lake, path.resolve(file), format as FeedFormat, {
@@ -32,6 +25,7 @@ export async function runIntelLoad(ctx: LakeContext, file: string, format: strin
 }
 
 async function alertCount(ctx: LakeContext): Promise<number> {
+  const { ALERTS_TABLE } = await import('../alerts/alerts.js');
   const t = await ctx.lake.table(ALERTS_TABLE);
   if (!t) return 0;
   const snap = await t.snapshot();
@@ -50,6 +44,9 @@ export function registerIntelFeedCommands(intel: Command): void {
       .argument('[feeds...]', 'feed names (default: all configured)')
       .option('--force', 'ignore interval, ETag and Last-Modified: fetch and load every feed'),
     async (ctx, names: string[]) => {
+      const { intelSettings } = await import('../intel/feeds/settings.js');
+      const { formatLoadReport } = await import('../intel/load.js');
+      const { pullFeeds } = await import('../intel/pull.js');
       const results = await pullFeeds(ctx.lake, names ?? [], {
         settings: intelSettings(ctx.config),
         force: Boolean(ctx.opts.force),
@@ -69,6 +66,10 @@ export function registerIntelFeedCommands(intel: Command): void {
       .description('match IoCs added since the last retro-hunt against past events (look-back)')
       .option('--lookback <duration>', 'how far back to look (default intel.retrohunt_lookback, 30d)'),
     async (ctx) => {
+      const { intelSettings } = await import('../intel/feeds/settings.js');
+      const { detectSettings } = await import('../detections/detection.js');
+      const { retroHuntQuery } = await import('../detections/retrohunt.js');
+      const { Pipeline } = await import('../engine/pipeline.js');
       const lookbackMs = ctx.opts.lookback
         ? parseDuration(String(ctx.opts.lookback))
         : intelSettings(ctx.config).retrohuntLookbackMs;
@@ -93,6 +94,8 @@ export function registerIntelFeedCommands(intel: Command): void {
       ['table', 'json', 'csv'] as const,
     ),
     async (ctx) => {
+      const { IOCS_TABLE } = await import('../intel/iocs.js');
+      const { literal } = await import('../sql/duckdb.js');
       const cols = ['ioc_type', 'ioc', 'dataset', 'ioc_id', 'first_seen', 'last_seen', 'description'];
       const t = await ctx.lake.table(IOCS_TABLE);
       const snap = t ? await t.snapshot() : undefined;

@@ -3,6 +3,10 @@
  * `talon` — a thin shell over the library: each command module parses its flags, loads the
  * config, and calls into sources/lake/engine. No logic that a test would want lives here.
  * Shared plumbing (config, --lake, --format, exit codes) is in ./common.ts.
+ *
+ * Every command is registered up front (help lists them all with their options), but each
+ * action imports its implementation when it runs: `talon --help` or `talon --version` then
+ * cost commander alone, not DuckDB, the AWS SDK, kafkajs, nodemailer and zod.
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
@@ -19,8 +23,7 @@ import { registerRulesCommand } from './rules.js';
 import { registerPipelineCommand } from './pipeline.js';
 import { registerNotifyCommand } from './notify.js';
 import { registerRunCommand } from './run.js';
-import { exitCodeOf } from './common.js';
-import { ConfigError } from '../config/load.js';
+import { exitCodeOf, isConfigError } from './common.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../package.json') as { version: string };
@@ -60,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     // Config errors list one key per line, each its own `talon: config: …` line.
     const lines = message
       .split('\n')
-      .map((l, i) => (i === 0 || err instanceof ConfigError ? `talon: ${l}` : `  ${l}`));
+      .map((l, i) => (i === 0 || isConfigError(err) ? `talon: ${l}` : `  ${l}`));
     process.stderr.write(lines.join('\n') + '\n');
     if (process.env.TALON_LOG === 'debug' && err instanceof Error && err.stack) {
       process.stderr.write(err.stack + '\n');

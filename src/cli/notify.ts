@@ -9,11 +9,7 @@ import { CliError, UsageError, out, printRows, withConfig, withLake } from './co
 import { parseTrigger } from '../engine/trigger.js';
 import type { BatchReport } from '../engine/query.js';
 import { log } from '../log.js';
-import { runNotifier } from '../notify/notifier.js';
-import { alertMessage, sampleAlert } from '../notify/message.js';
-import { createDestination } from '../notify/destinations/index.js';
 import { createRequire } from 'node:module';
-import { DeliveryLog } from '../notify/deliveries.js';
 
 function pkgVersion(): string {
   return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
@@ -35,6 +31,7 @@ export function registerNotifyCommand(program: Command): void {
       }
       if (config.notify.destinations.length === 0)
         throw new UsageError('notify: no destinations configured (notify.destinations in talon.yaml)');
+      const { runNotifier } = await import('../notify/notifier.js');
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
@@ -78,6 +75,8 @@ export function registerNotifyCommand(program: Command): void {
         const have = config.notify.destinations.map((d) => d.name).join(', ') || 'none configured';
         throw new UsageError(`notify test: no destination named ${JSON.stringify(name)} (have: ${have})`);
       }
+      const { alertMessage, sampleAlert } = await import('../notify/message.js');
+      const { createDestination } = await import('../notify/destinations/index.js');
       // A test message is not an alert: it is sent once, without retries, and not recorded.
       const dest = createDestination(c, { version: pkgVersion() });
       try {
@@ -109,6 +108,7 @@ export function registerNotifyCommand(program: Command): void {
         new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'),
       ),
     async ({ lake, opts }) => {
+      const { DeliveryLog } = await import('../notify/deliveries.js');
       const rows = await new DeliveryLog(lake).deadLetters({
         includeFailed: !!opts.failed,
         limit: Number(opts.limit) || 100,

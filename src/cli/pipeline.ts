@@ -1,8 +1,6 @@
 /** `talon pipeline show`: the graph of detection queries. */
 import type { Command } from 'commander';
 import { UsageError, out, formatOption, withConfig } from './common.js';
-import { loadDetections, detectionQueries } from '../detections/registry.js';
-import { graphMermaid, graphText, pipelineGraph } from '../engine/graph.js';
 
 export function registerPipelineCommand(program: Command): void {
   const pipeline = program.command('pipeline').description('the streaming pipeline');
@@ -16,6 +14,8 @@ export function registerPipelineCommand(program: Command): void {
       ['text', 'mermaid', 'json'],
     ),
     async ({ config, opts }) => {
+      const { loadDetections, detectionQueries } = await import('../detections/registry.js');
+      const { graphMermaid, graphText, pipelineGraph } = await import('../engine/graph.js');
       const set = await loadDetections(config.detect, {
         only: opts.detection as string[] | undefined,
         rulesDir: opts.rules as string | undefined,

@@ -1,9 +1,7 @@
 /** `talon rules test|list`: user rule files. */
 import type { Command } from 'commander';
 import { CliError, formatOption, out, printRows, withConfig } from './common.js';
-import { loadRuleFile, ruleFiles, runRuleTests } from '../detections/rules.js';
 import type { RuleTestResult } from '../detections/rules.js';
-import { Db } from '../sql/duckdb.js';
 
 export function registerRulesCommand(program: Command): void {
   const rules = program.command('rules').description('user detection rules (rules/*.yaml)');
@@ -16,6 +14,8 @@ export function registerRulesCommand(program: Command): void {
       ['text', 'json'],
     ),
     async ({ config, opts }, files: string[]) => {
+      const { loadRuleFile, ruleFiles, runRuleTests } = await import('../detections/rules.js');
+      const { Db } = await import('../sql/duckdb.js');
       const list = files && files.length ? files : await ruleFiles(config.detect.rules_dir);
       const db = await Db.open({ threads: 1 });
       const results: RuleTestResult[] = [];
@@ -54,6 +54,7 @@ export function registerRulesCommand(program: Command): void {
   withConfig(
     formatOption(rules.command('list').description('list rule files'), ['table', 'json']),
     async ({ config, opts }) => {
+      const { loadRuleFile, ruleFiles } = await import('../detections/rules.js');
       const rows = [];
       for (const f of await ruleFiles(config.detect.rules_dir)) {
         const r = await loadRuleFile(f);

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { UsageError, withConfig } from './common.js';
 import { parseTrigger } from '../engine/trigger.js';
-import { runService } from '../service/run.js';
 import { log } from '../log.js';
 
 export function registerRunCommand(program: Command): void {
@@ -24,6 +23,7 @@ export function registerRunCommand(program: Command): void {
       } catch (e) {
         throw new UsageError(`--trigger: ${(e as Error).message}`);
       }
+      const { runService } = await import('../service/run.js');
       const lake = config.lake.startsWith('s3://') ? config.lake : path.resolve(config.lake);
       const ac = new AbortController();
       const stop = () => {
