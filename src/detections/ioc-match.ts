@@ -1,10 +1,17 @@
 /**
  * The seed's IoC matching, generated from the mapping (table → column → ioc_type), never
- * hand-written per table: every mapped table explodes into rows of
- * (event_simpleName, timestamp, id, aid, cid, aip, ioc_type, ioc); empty iocs are dropped
- * (expect_or_drop "valid iocs"); the union is joined to the current `iocs` table on
- * ioc_type/ioc with the event time inside [first_seen, coalesce(last_seen, now)], and
- * deduplicated for 24 h per (aid, ioc_type, ioc) with an event-time watermark.
+ * hand-written per table: every mapped column of every mapped table is matched against the
+ * current `iocs` table on (ioc_type, ioc) with the event time inside
+ * [first_seen, coalesce(last_seen, now)], and matches are deduplicated for 24 h per
+ * (aid, ioc_type, ioc) with an event-time watermark. Empty values are dropped and counted
+ * (expect_or_drop "valid iocs"). Matching extensions (ioc-values.ts): a `domain` IoC matches
+ * its subdomains, CIDR IoCs the addresses inside them; allow-listed IoCs never match.
+ *
+ * Cost follows the matches, not the events: the batch's rows are not copied or exploded into
+ * one row per (event, column). Each mapped column is read straight from the batch's Parquet
+ * files and probed against a hash table of the IoCs; rows go on only when they match. The
+ * expectation counts and the watermark's max event time come from one narrow aggregate per
+ * table.
  *
  * The join runs before the dedup (the seed dedups first): a sighting outside an IoC's
  * validity then cannot hide a valid one a few hours later, and the dedup state only holds
@@ -14,49 +21,67 @@ import type { Detection, DetectSettings } from './detection.js';
 import type { QueryDefinition } from '../engine/query.js';
 import type { MicroBatch } from '../engine/batch.js';
 import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
-import { applyExpectations, columnOr, dedupWithWatermark, unionAll } from '../engine/operators.js';
+import { columnOr, dedupWithWatermark } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
-import { IOCS_TABLE, normalizedIocSql } from '../intel/iocs.js';
+import { IOCS_TABLE } from '../intel/iocs.js';
 import { formatDuration } from '../engine/duration.js';
-import { literal } from '../sql/duckdb.js';
+import {
+  buildIocIndex,
+  COMMON_COLUMNS,
+  matchSql,
+  notAllowListedSql,
+  type MappedSource,
+} from './ioc-values.js';
 
 export const MATCHED_IOCS = 'matched_iocs';
 export const IOC_DEDUP_STATE = 'ioc_match_dedup_state';
-const COMMON = [
-  ['event_simpleName', 'VARCHAR'],
-  ['timestamp', 'TIMESTAMP'],
-  ['id', 'VARCHAR'],
-  ['aid', 'VARCHAR'],
-  ['cid', 'VARCHAR'],
-  ['aip', 'VARCHAR'],
-] as const;
-
-/** One SELECT per mapped column of a source present in the batch. */
-/**
- * One SELECT per mapped column of each table present in the batch — the seed's
- * posexplode(create_map(...)) as a UNION ALL (DuckDB runs the union of narrow scans faster
- * than an unnest of a list of structs).
- */
-export async function explodeIocs(
+/** The mapped sources present in the batch, with their columns. */
+async function mappedSources(
   batch: MicroBatch,
   mappings: Record<string, Record<string, string>>,
-): Promise<string | undefined> {
-  const parts: string[] = [];
+): Promise<MappedSource[]> {
+  const out: MappedSource[] = [];
   for (const [table, mapping] of Object.entries(mappings)) {
     const rel = batch.source(table);
     if (!rel) continue;
-    const cols = await batch.columns(rel);
-    const common = COMMON.map(([c, t]) => columnOr(cols, c, t));
-    for (const [column, iocType] of Object.entries(mapping)) {
-      if (!cols.has(column.split('.')[0].toLowerCase())) continue;
-      const value = columnOr(cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
-      parts.push(
-        `(SELECT ${common.join(', ')}, ${literal(iocType)} AS ioc_type, ${normalizedIocSql(iocType, value)} AS ioc, ` +
-          `${literal(table)} AS source_table, _commit_version AS source_version FROM ${rel})`,
-      );
-    }
+    out.push({ table, rel, cols: await batch.columns(rel), mapping, versionSql: '_commit_version' });
   }
-  return unionAll(parts);
+  return out;
+}
+
+/**
+ * expect_or_drop(valid iocs) counts and the stream's max event time, in one narrow
+ * aggregate per table: a value is valid when it is neither NULL nor empty.
+ */
+async function countAndMaxTime(batch: MicroBatch, sources: MappedSource[]): Promise<number | undefined> {
+  let failed = 0;
+  let passed = 0;
+  let maxT: number | undefined;
+  for (const src of sources) {
+    const present = Object.keys(src.mapping).filter((c) => src.cols.has(c.split('.')[0].toLowerCase()));
+    const empties = present.map((c, k) => {
+      const v = columnOr(src.cols, c, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
+      return `count(*) FILTER (WHERE ${v} IS NULL OR ${v} = '') AS f${k}`;
+    });
+    const ts = src.cols.has('timestamp')
+      ? `epoch_ms(max(${columnOr(src.cols, 'timestamp', 'TIMESTAMP', '__t').replace(/ AS "__t"$/, '')}))`
+      : 'NULL';
+    const row = (
+      await batch.db.all<Record<string, bigint | number | null>>(
+        `SELECT count(*) AS n, ${ts} AS t${empties.length ? ', ' + empties.join(', ') : ''} FROM ${src.rel}`,
+      )
+    )[0];
+    const n = Number(row.n);
+    present.forEach((_, k) => {
+      const f = Number(row[`f${k}`]);
+      failed += f;
+      passed += n - f;
+    });
+    if (row.t !== null && row.t !== undefined) maxT = Math.max(maxT ?? -Infinity, Number(row.t));
+  }
+  batch.metrics['expect.valid_iocs.failed'] = (batch.metrics['expect.valid_iocs.failed'] ?? 0) + failed;
+  batch.metrics['expect.valid_iocs.passed'] = (batch.metrics['expect.valid_iocs.passed'] ?? 0) + passed;
+  return maxT;
 }
 
 export const iocMatch: Detection = {
@@ -87,63 +112,52 @@ export const iocMatch: Detection = {
         description: this.description,
         sources: tables.map((table) => ({
           table,
-          columns: [...COMMON.map(([c]) => c), ...Object.keys(s.iocMappings[table])],
-          materialize: true,
+          columns: [...COMMON_COLUMNS.map(([c]) => c), ...Object.keys(s.iocMappings[table])],
         })),
         snapshots: [IOCS_TABLE, IOC_DEDUP_STATE, AIDMASTER],
         stateTables: [IOC_DEDUP_STATE],
         operators: [
           ...tables.map(
             (t) =>
-              `explode(${t}: ${Object.entries(s.iocMappings[t])
+              `probe(${t}: ${Object.entries(s.iocMappings[t])
                 .map(([c, ty]) => `${c}→${ty}`)
                 .join(', ')})`,
           ),
           "expect_or_drop(valid iocs: ioc is not null and ioc <> '')",
+          'join(iocs not allow-listed: ioc_type = ioc | domain ⊇ name | CIDR ∋ address; timestamp in [first_seen, coalesce(last_seen, now)])',
           `union(${tables.length})`,
-          'join(iocs on ioc_type, ioc, timestamp in [first_seen, coalesce(last_seen, now)])',
           `dedup(aid, ioc_type, ioc; watermark timestamp ${formatDuration(windowMs)})`,
         ],
         sinks: [{ name: 'matched_iocs', table: MATCHED_IOCS, mode: 'append' }, alertsSink],
         async transform(batch) {
-          const union = await explodeIocs(batch, s.iocMappings);
-          if (!union) return {};
-          // Views up to the join: the explode, the filter and the hash join against iocs run
-          // as one DuckDB pipeline; only matches are materialized.
-          const exploded = await batch.view('exploded', union);
-          const valid = await applyExpectations(
-            batch,
-            exploded,
-            [{ name: 'valid_iocs', condition: `ioc IS NOT NULL AND ioc <> ''`, action: 'drop' }],
-            { materialize: false },
-          );
-          // The watermark follows the stream's event time: the max timestamp of the mapped
-          // sources, read from their timestamp column alone.
-          const maxParts: string[] = [];
-          for (const table of Object.keys(s.iocMappings)) {
-            const rel = batch.source(table);
-            if (rel && (await batch.columns(rel)).has('timestamp'))
-              maxParts.push(`SELECT max(timestamp) AS m FROM ${rel}`);
-          }
-          const maxT = maxParts.length
-            ? await batch.db.all<{ t: number | null }>(
-                `SELECT epoch_ms(max(m)) AS t FROM (${maxParts.join(' UNION ALL ')})`,
-              )
-            : [];
+          const sources = await mappedSources(batch, s.iocMappings);
+          if (sources.length === 0) return {};
+          const t = await countAndMaxTime(batch, sources);
           const iocs = await batch.snapshot(IOCS_TABLE);
+          const types = new Set(sources.flatMap((x) => Object.values(x.mapping)));
+          const index = iocs
+            ? await buildIocIndex(
+                batch,
+                `(SELECT * FROM ${iocs} WHERE ${await notAllowListedSql(batch, iocs)})`,
+                types,
+              )
+            : undefined;
+          const match = index
+            ? matchSql(
+                sources,
+                index,
+                (e, i) =>
+                  `${e}.timestamp >= ${i}.first_seen AND ${e}.timestamp <= coalesce(${i}.last_seen, ${batch.nowSql})`,
+              )
+            : undefined;
           const joined = await batch.temp(
             'joined',
-            iocs
-              ? `SELECT e.*, i.dataset, i.ioc_id, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
-                   i.description AS ioc_description
-                 FROM ${valid} e JOIN ${iocs} i
-                   ON e.ioc_type = i.ioc_type AND e.ioc = i.ioc
-                 -- The validity window as one CASE, not two comparisons: with two inequality
-                 -- conditions DuckDB plans an inequality join instead of a hash join on the IoC.
-                 WHERE CASE WHEN e.timestamp >= i.first_seen AND e.timestamp <= coalesce(i.last_seen, ${batch.nowSql})
-                            THEN true ELSE false END`
-              : `SELECT *, NULL::VARCHAR AS dataset, NULL::VARCHAR AS ioc_id, NULL::TIMESTAMP AS ioc_first_seen,
-                   NULL::TIMESTAMP AS ioc_last_seen, NULL::VARCHAR AS ioc_description FROM ${valid} WHERE false`,
+            match ??
+              `SELECT NULL::VARCHAR AS event_simpleName, NULL::TIMESTAMP AS timestamp, NULL::VARCHAR AS id,
+                 NULL::VARCHAR AS aid, NULL::VARCHAR AS cid, NULL::VARCHAR AS aip, NULL::VARCHAR AS ioc_type,
+                 NULL::VARCHAR AS ioc, NULL::VARCHAR AS source_table, NULL::BIGINT AS source_version,
+                 NULL::VARCHAR AS dataset, NULL::VARCHAR AS ioc_id, NULL::TIMESTAMP AS ioc_first_seen,
+                 NULL::TIMESTAMP AS ioc_last_seen, NULL::VARCHAR AS ioc_description WHERE false`,
           );
           // One row per event and IoC even when several feeds list the same indicator.
           const perEvent = await batch.temp(
@@ -151,14 +165,13 @@ export const iocMatch: Detection = {
             `SELECT * FROM ${joined} QUALIFY row_number() OVER (
                PARTITION BY source_table, id, aid, timestamp, ioc_type, ioc ORDER BY dataset, ioc_id) = 1`,
           );
-          const t = maxT[0]?.t;
           const kept = await dedupWithWatermark(batch, perEvent, {
             name: 'ioc_match',
             keys: ['aid', 'ioc_type', 'ioc'],
             timeColumn: 'timestamp',
             windowMs,
             stateTable: IOC_DEDUP_STATE,
-            maxEventTimeMs: t === null || t === undefined ? undefined : Number(t),
+            maxEventTimeMs: t,
           });
           const hosts = await hostNames(batch);
           const matched = await batch.temp(

@@ -1,45 +1,47 @@
 /**
  * Retro-hunt: an IoC published today is matched against the events of the last N days.
  *
- * A streaming query over the change feed of `iocs`: each micro-batch holds the IoCs inserted
- * since the last one. For every table of the ioc_match mapping it reads only the files that
- * can hold a match — partitions (event_date) inside the look-back, and files whose min/max
- * stats of a mapped hash/IP column can contain one of the new values — explodes the mapped
- * columns as ioc_match does, and joins them to the new IoCs. The IoC's feed first_seen is NOT
- * a lower bound here (that is the point: the events predate the publication); the upper bound
- * is the IoC's validity end (`last_seen`) as in live matching.
+ * A streaming query over the change feed of `iocs`: each micro-batch holds the IoCs inserted,
+ * re-activated or extended since the last one. Each gets a hunt window:
+ * - a new IoC (insert): the whole look-back, up to the IoC's validity end (`last_seen`, NULL =
+ *   still valid). Its feed first_seen is NOT a lower bound (that is the point: the events
+ *   predate the publication).
+ * - an updated one (update_postimage; its update_preimage is the row before the batch): only
+ *   what was not matchable before — events after the old validity end when a MERGE extended
+ *   last_seen (an expired IoC the feed re-publishes), the whole look-back when the row was
+ *   allow-listed before and no longer is. An update that extends nothing hunts nothing, so
+ *   re-loading a feed re-alerts nothing.
+ * - allow-listed IoCs hunt nothing.
+ * For every table of the ioc_match mapping it reads only the files that can hold a match —
+ * partitions (event_date) inside the look-back, and, for a few hundred new hash/IP values,
+ * files whose min/max stats of a mapped column can contain one of them — and joins the mapped
+ * columns to the hunted IoCs exactly as live matching does (ioc-values.ts: equality, domain
+ * suffixes, CIDR ranges).
  *
  * Alerts are ioc_match alerts: same detection id, dedup key (aid|ioc_type|ioc) and window, so
  * the alert id is the one live matching would give — a retro match of an event live matching
  * already alerted on merges into that alert instead of adding one. Retro alerts carry the tag
- * `retro`, a title saying so, and `"retro": true` in their evidence. IPv4-CIDR IoCs match the
- * addresses of their range in the IPv4-mapped columns (ioc_type IPv4-CIDR, ioc = the network). One alert per
- * (aid, ioc_type, ioc): the earliest sighting in the look-back.
+ * `retro`, a title saying so, and `"retro": true` in their evidence. One alert per
+ * (aid, ioc_type, ioc) and hunt: the earliest sighting in the hunt window.
  */
 import type { Detection, DetectSettings } from './detection.js';
 import type { QueryDefinition } from '../engine/query.js';
 import type { MicroBatch } from '../engine/batch.js';
 import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
-import { columnOr, unionAll } from '../engine/operators.js';
 import { formatDuration } from '../engine/duration.js';
-import { IOCS_TABLE, normalizedIocSql } from '../intel/iocs.js';
-import { literal } from '../sql/duckdb.js';
+import { IOCS_TABLE } from '../intel/iocs.js';
+import { ident, literal } from '../sql/duckdb.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { iocMatch } from './ioc-match.js';
+import { buildIocIndex, matchSql, type IocIndex, type MappedSource } from './ioc-values.js';
 
 export const RETROHUNT_QUERY = 'ioc_retrohunt';
 export const DEFAULT_RETROHUNT_LOOKBACK_MS = 30 * 24 * 3600_000;
-const COMMON = [
-  ['event_simpleName', 'VARCHAR'],
-  ['timestamp', 'TIMESTAMP'],
-  ['id', 'VARCHAR'],
-  ['aid', 'VARCHAR'],
-  ['cid', 'VARCHAR'],
-  ['aip', 'VARCHAR'],
-] as const;
 
 /** Types whose event values are stored as the IoC is (hex hashes, IPs): safe for file stats. */
 const STATS_SAFE = /^(FileHash-|IPv4$|IPv6$)/;
+/** Above this many new values of a type, file stats are not worth the IN list. */
+const STATS_MAX_VALUES = 1000;
 
 function dateLiteral(d: Date): string {
   return `DATE ${literal(d.toISOString().slice(0, 10))}`;
@@ -55,41 +57,43 @@ export interface RetroHuntOptions {
   onScan?: (table: string, files: number, totalFiles: number) => void;
 }
 
-/** The matches of `newIocs` (a relation ioc_type, ioc, last_seen, …) in one mapped table. */
-async function huntTable(
+/** One mapped table's events that can match, as a MappedSource; undefined when none can. */
+async function huntSource(
   batch: MicroBatch,
   table: string,
   mapping: Record<string, string>,
-  newIocs: string,
-  valuesByType: Map<string, string[]>,
-  cidrs: string | undefined,
+  index: IocIndex,
+  /** new values per type for file stats; null = too many to list */
+  valuesByType: Map<string, string[] | null>,
   since: Date,
   opts: RetroHuntOptions,
-): Promise<string | undefined> {
+): Promise<MappedSource | undefined> {
   const t = await batch.lake.table(table);
   if (!t) return undefined;
   const snap = await t.snapshot();
   if (snap.schema.fields.length === 0) return undefined;
   const top = new Map(snap.schema.fields.map((f) => [f.name.toLowerCase(), f.name]));
+  const viaIndex = (type: string) =>
+    (index.domains && (type === 'hostname' || type === 'domain')) ||
+    (index.cidr4 && type === 'IPv4') ||
+    (index.cidr6 && type === 'IPv6');
   const wanted = Object.entries(mapping).filter(
-    ([col, type]) =>
-      top.has(col.split('.')[0].toLowerCase()) && (valuesByType.has(type) || (cidrs && type === 'IPv4')),
+    ([col, type]) => top.has(col.split('.')[0].toLowerCase()) && (valuesByType.has(type) || viaIndex(type)),
   );
   if (wanted.length === 0) return undefined;
   // File pruning: the look-back's partitions, and per column the new values (raw and upper
   // case for hashes: min/max stats compare bytes). A column the filter reader cannot use
-  // (struct fields, names) only makes its OR branch "maybe".
+  // (struct fields, names, ranges, long value lists) only makes its OR branch "maybe".
   const ors = wanted.map(([col, type]) => {
     const actual = top.get(col.split('.')[0].toLowerCase())!;
-    // CIDR IoCs match any address of their range: no value list for IPv4 columns then.
-    if (col.includes('.') || !STATS_SAFE.test(type) || (cidrs && type === 'IPv4')) return 'true';
-    if (!valuesByType.has(type)) return 'false';
-    const vals = new Set<string>();
-    for (const v of valuesByType.get(type)!) {
-      vals.add(v);
-      vals.add(v.toUpperCase());
+    const vals = valuesByType.get(type);
+    if (col.includes('.') || !STATS_SAFE.test(type) || viaIndex(type) || !vals) return 'true';
+    const set = new Set<string>();
+    for (const v of vals) {
+      set.add(v);
+      set.add(v.toUpperCase());
     }
-    return `"${actual}" IN (${[...vals].map(literal).join(', ')})`;
+    return `${ident(actual)} IN (${[...set].map(literal).join(', ')})`;
   });
   const partitioned = snap.partitionColumns.some((c) => c.toLowerCase() === 'event_date');
   const filter = [partitioned ? `event_date >= ${dateLiteral(since)}` : '', `(${ors.join(' OR ')})`]
@@ -100,42 +104,48 @@ async function huntTable(
   batch.metrics[`retrohunt_files_${table}`] = files.length;
   batch.metrics[`retrohunt_files_total_${table}`] = snap.files.length;
   if (files.length === 0) return undefined;
-  // The filter also applies to rows: exact for hash/IP columns, `true` for the others.
-  const rel = await snap.scan(filter);
-  const cols = new Map([...top].map(([k, v]) => [k, v]));
-  const common = COMMON.map(([c, ty]) => columnOr(cols, c, ty));
-  const parts = wanted.map(
-    ([col, type]) =>
-      `(SELECT ${common.join(', ')}, ${literal(type)} AS ioc_type, ` +
-      `${normalizedIocSql(type, columnOr(cols, col, 'VARCHAR', '__v').replace(/ AS "__v"$/, ''))} AS ioc, ` +
-      `${literal(table)} AS source_table, ${snap.version} AS source_version FROM ${rel} AS __e
-       WHERE CAST(__e."${top.get('timestamp') ?? 'timestamp'}" AS TIMESTAMP) >= ${tsLiteral(since)})`,
-  );
-  const exploded = await batch.temp(`retro_${table}_events`, unionAll(parts)!);
-  const cidrMatch = cidrs
-    ? `UNION ALL BY NAME
-     SELECT e.* REPLACE ('IPv4-CIDR' AS ioc_type, c.ioc AS ioc), c.dataset, c.ioc_id, c.first_seen AS ioc_first_seen,
-       c.last_seen AS ioc_last_seen, c.description AS ioc_description
-     FROM (SELECT *, ${ipv4IntSql('ioc')} AS __ip FROM ${exploded} WHERE ioc_type = 'IPv4') e
-     JOIN ${cidrs} c ON e.__ip BETWEEN c.lo AND c.hi
-     WHERE e.timestamp <= coalesce(c.last_seen, ${batch.nowSql})`
-    : '';
-  return batch.temp(
-    `retro_${table}`,
-    `SELECT * EXCLUDE (__ip) FROM (
-     SELECT e.*, NULL::UBIGINT AS __ip, i.dataset, i.ioc_id, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
-       i.description AS ioc_description
-     FROM ${exploded} e JOIN ${newIocs} i ON e.ioc_type = i.ioc_type AND e.ioc = i.ioc
-     WHERE e.timestamp <= coalesce(i.last_seen, ${batch.nowSql})
-     ${cidrMatch})`,
-  );
+  const ts = ident(top.get('timestamp') ?? 'timestamp');
+  const rel = `(SELECT * FROM ${await snap.scan(filter)} AS __e WHERE CAST(__e.${ts} AS TIMESTAMP) >= ${tsLiteral(since)})`;
+  return {
+    table,
+    rel,
+    cols: top,
+    mapping: Object.fromEntries(wanted),
+    versionSql: `CAST(${snap.version} AS BIGINT)`,
+  };
 }
 
-/** A dotted-quad string as an integer (NULL when it is not one). */
-function ipv4IntSql(v: string): string {
-  const o = (n: number) => `CAST(split_part(${v}, '.', ${n}) AS UBIGINT)`;
-  return `CASE WHEN regexp_full_match(${v}, '\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}\\.\\d{1,3}')
-    THEN ${o(1)} * 16777216 + ${o(2)} * 65536 + ${o(3)} * 256 + ${o(4)} END`;
+/**
+ * The IoCs a batch of the `iocs` change feed hunts, one row per (ioc_type, ioc) with the
+ * window (__from, __to] (see the header).
+ */
+async function huntedIocs(batch: MicroBatch, src: string, since: Date): Promise<string> {
+  const cols = await batch.columns(src);
+  const allow = cols.has('allow_listed')
+    ? `coalesce(CAST(${ident(cols.get('allow_listed')!)} AS BOOLEAN), false)`
+    : 'false';
+  const lookbackStart = `(${tsLiteral(since)} - INTERVAL 1 MICROSECOND)`;
+  return batch.temp(
+    'hunted_iocs',
+    `WITH c AS (SELECT *, ${allow} AS __allow FROM ${src}),
+     post AS (
+       SELECT * FROM c WHERE _change_type IN ('insert', 'update_postimage')
+       QUALIFY row_number() OVER (PARTITION BY ioc_type, ioc ORDER BY _commit_version DESC, last_seen DESC NULLS FIRST) = 1),
+     first_change AS (
+       SELECT ioc_type, ioc, _change_type AS kind, last_seen AS pre_last_seen, __allow AS pre_allow FROM c
+       WHERE _change_type IN ('insert', 'update_preimage')
+       QUALIFY row_number() OVER (PARTITION BY ioc_type, ioc ORDER BY _commit_version,
+         CASE _change_type WHEN 'insert' THEN 0 ELSE 1 END) = 1)
+     SELECT * FROM (
+       SELECT p.* EXCLUDE (_change_type, _commit_version, _commit_timestamp, __allow),
+         CASE WHEN f.kind IS NULL OR f.kind = 'insert' OR f.pre_allow THEN ${lookbackStart}
+              WHEN f.pre_last_seen IS NULL THEN NULL
+              ELSE greatest(${lookbackStart}, f.pre_last_seen) END AS __from,
+         coalesce(p.last_seen, ${batch.nowSql}) AS __to
+       FROM post p LEFT JOIN first_change f ON f.ioc_type = p.ioc_type AND f.ioc = p.ioc
+       WHERE NOT p.__allow)
+     WHERE __from IS NOT NULL AND __to > __from`,
+  );
 }
 
 export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): QueryDefinition {
@@ -151,73 +161,59 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
   return {
     id: RETROHUNT_QUERY,
     detection: iocMatch.id,
-    description: `New IoCs matched against the last ${formatDuration(lookbackMs)} of events`,
-    sources: [{ table: IOCS_TABLE, changeTypes: ['insert'] }],
+    description: `New, re-activated and extended IoCs matched against the last ${formatDuration(lookbackMs)} of events`,
+    sources: [{ table: IOCS_TABLE, changeTypes: ['insert', 'update_preimage', 'update_postimage'] }],
     snapshots: [AIDMASTER],
     operators: [
+      'hunt window per IoC (new: look-back; extended: after the old last_seen; allow-listed: none)',
       `scan(${tables.join(', ')}; event_date >= now - ${formatDuration(lookbackMs)}; stats on new values)`,
-      'explode(ioc mapping)',
-      'join(new iocs on ioc_type, ioc, timestamp <= coalesce(last_seen, now))',
+      'join(hunted iocs: ioc_type = ioc | domain ⊇ name | CIDR ∋ address; timestamp in (from, to])',
       'first sighting per (aid, ioc_type, ioc)',
     ],
     sinks: [alertsSink],
     async transform(batch) {
       const src = batch.source(IOCS_TABLE);
       if (!src) return {};
-      const newIocs = await batch.temp(
-        'new_iocs',
-        `SELECT ioc_type, ioc, dataset, ioc_id, first_seen, last_seen, description FROM ${src}
-         QUALIFY row_number() OVER (PARTITION BY ioc_type, ioc ORDER BY last_seen DESC NULLS FIRST) = 1`,
-      );
-      const types = new Set(tables.flatMap((t) => Object.values(s.iocMappings[t])));
-      const vals = await batch.db.all<{ ioc_type: string; ioc: string }>(
-        `SELECT ioc_type, ioc FROM ${newIocs} WHERE ioc_type IN (${[...types].map(literal).join(', ') || "''"})`,
-      );
-      const cidrRows = types.has('IPv4')
-        ? await batch.db.all<{ ioc: string }>(`SELECT ioc FROM ${newIocs} WHERE ioc_type = 'IPv4-CIDR'`)
-        : [];
-      batch.metrics.retrohunt_new_iocs = vals.length + cidrRows.length;
-      if (vals.length === 0 && cidrRows.length === 0) return {};
-      let cidrs: string | undefined;
-      if (cidrRows.length) {
-        const ranges = cidrRows.map(({ ioc }) => {
-          const [net, p] = ioc.split('/');
-          const lo = net.split('.').reduce((a, x) => a * 256 + Number(x), 0);
-          return `(${literal(ioc)}, ${lo}, ${lo + 2 ** (32 - Number(p)) - 1})`;
-        });
-        cidrs = await batch.temp(
-          'new_cidrs',
-          `SELECT r.ioc, CAST(r.lo AS UBIGINT) AS lo, CAST(r.hi AS UBIGINT) AS hi, i.dataset, i.ioc_id, i.first_seen,
-             i.last_seen, i.description
-           FROM (VALUES ${ranges.join(', ')}) r(ioc, lo, hi) JOIN ${newIocs} i ON i.ioc_type = 'IPv4-CIDR' AND i.ioc = r.ioc`,
-        );
-      }
-      const valuesByType = new Map<string, string[]>();
-      for (const v of vals) {
-        const l = valuesByType.get(v.ioc_type) ?? [];
-        l.push(v.ioc);
-        valuesByType.set(v.ioc_type, l);
-      }
       const since = new Date(batch.now.getTime() - lookbackMs);
-      const parts: string[] = [];
-      for (const table of tables) {
-        const m = await huntTable(
-          batch,
-          table,
-          s.iocMappings[table],
-          newIocs,
-          valuesByType,
-          cidrs,
-          since,
-          opts,
+      const hunted = await huntedIocs(batch, src, since);
+      const types = new Set(tables.flatMap((t) => Object.values(s.iocMappings[t])));
+      const counts = await batch.db.all<{ ioc_type: string; n: bigint }>(
+        `SELECT ioc_type, count(*) AS n FROM ${hunted} GROUP BY ioc_type`,
+      );
+      const matchable = counts.filter(
+        (c) =>
+          types.has(c.ioc_type) ||
+          (c.ioc_type === 'domain' && types.has('hostname')) ||
+          (c.ioc_type === 'IPv4-CIDR' && types.has('IPv4')) ||
+          (c.ioc_type === 'IPv6-CIDR' && types.has('IPv6')),
+      );
+      batch.metrics.retrohunt_new_iocs = matchable.reduce((a, c) => a + Number(c.n), 0);
+      if (batch.metrics.retrohunt_new_iocs === 0) return {};
+      const index = await buildIocIndex(batch, hunted, types);
+      // Value lists for file pruning, only for types with few new values.
+      const few = matchable.filter((c) => STATS_SAFE.test(c.ioc_type) && Number(c.n) <= STATS_MAX_VALUES);
+      const valuesByType = new Map<string, string[] | null>();
+      for (const c of matchable) valuesByType.set(c.ioc_type, few.includes(c) ? [] : null);
+      if (few.length) {
+        const vals = await batch.db.all<{ ioc_type: string; ioc: string }>(
+          `SELECT ioc_type, ioc FROM ${hunted} WHERE ioc_type IN (${few.map((c) => literal(c.ioc_type)).join(', ')})`,
         );
-        if (m) parts.push(m);
+        for (const v of vals) valuesByType.get(v.ioc_type)!.push(v.ioc);
       }
-      const union = unionAll(parts);
-      if (!union) return {};
+      const sources: MappedSource[] = [];
+      for (const table of tables) {
+        const m = await huntSource(batch, table, s.iocMappings[table], index, valuesByType, since, opts);
+        if (m) sources.push(m);
+      }
+      const match = matchSql(
+        sources,
+        index,
+        (e, i) => `${e}.timestamp > ${i}.__from AND ${e}.timestamp <= ${i}.__to`,
+      );
+      if (!match) return {};
       const first = await batch.temp(
         'retro_first',
-        `SELECT * FROM (${union}) QUALIFY row_number() OVER (
+        `SELECT * FROM (${match}) QUALIFY row_number() OVER (
            PARTITION BY aid, ioc_type, ioc ORDER BY timestamp, source_table, id) = 1`,
       );
       const hosts = await hostNames(batch);

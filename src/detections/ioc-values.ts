@@ -1,0 +1,246 @@
+/**
+ * The IoC join shared by live matching (ioc_match) and the retro-hunt: which event values
+ * match which IoCs, as DuckDB SQL that stays a hash join whatever the number of IoCs.
+ *
+ * - Exact types (hashes, hostname, IPv4, IPv6, URL …): equality on (ioc_type, ioc). Event
+ *   values are compared as the intel normalizer stores IoCs (hashes, names, IPv6 lower-case;
+ *   names without the trailing root dot). They are not trimmed: Falcon's fields carry no
+ *   surrounding blanks, and trim() costs as much as the whole join.
+ * - `domain` IoCs match a name equal to them or under them at a label boundary: `evil.com`
+ *   matches `evil.com` and `a.b.evil.com`, never `notevil.com`; `b.evil.com` (not a registered
+ *   domain) matches `x.b.evil.com`. The event name is cut into its suffixes of the label
+ *   counts that domain IoCs have (usually 2–4) and those are hash-joined; no LIKE, no scan of
+ *   the IoC list per event.
+ * - `IPv4-CIDR` / `IPv6-CIDR` IoCs (network/prefix, host bits cleared, as the normalizer
+ *   stores them) match the addresses inside them: the event address as an integer, shifted by
+ *   each prefix length the CIDR IoCs use, hash-joined on (prefix, network).
+ * - Allow-listed IoCs (`allow_listed = true`) never match; a table without that column (or a
+ *   NULL) means not allow-listed.
+ */
+import type { MicroBatch } from '../engine/batch.js';
+import { columnOr } from '../engine/operators.js';
+import { ident, literal } from '../sql/duckdb.js';
+
+/** The common columns every match carries (the seed's ioc_match output). */
+export const COMMON_COLUMNS = [
+  ['event_simpleName', 'VARCHAR'],
+  ['timestamp', 'TIMESTAMP'],
+  ['id', 'VARCHAR'],
+  ['aid', 'VARCHAR'],
+  ['cid', 'VARCHAR'],
+  ['aip', 'VARCHAR'],
+] as const;
+
+const LOWER_CASE = /^(FileHash-|hostname$|domain$|email$|IPv6$)/i;
+const NAME = /^(hostname|domain)$/i;
+
+/** An event value as the IoC of `iocType` would be stored (see the header). */
+export function eventIocSql(iocType: string, valueSql: string): string {
+  const v = `CAST(${valueSql} AS VARCHAR)`;
+  if (NAME.test(iocType)) return `rtrim(lower(${v}), '.')`;
+  if (LOWER_CASE.test(iocType)) return `lower(${v})`;
+  return v;
+}
+
+/** A dotted-quad string as a UBIGINT; NULL when it is not one. */
+export function ipv4IntSql(v: string): string {
+  const o = (n: number) => `CAST(TRY_CAST(split_part(${v}, '.', ${n}) AS UTINYINT) AS UBIGINT)`;
+  return `(CASE WHEN length(${v}) - length(replace(${v}, '.', '')) = 3
+    THEN (${o(1)} << 24) | (${o(2)} << 16) | (${o(3)} << 8) | ${o(4)} END)`;
+}
+
+/**
+ * An IPv6 address (any textual form without an embedded dotted quad) as a UHUGEINT; NULL
+ * when it is not one.
+ */
+export function ipv6IntSql(v: string): string {
+  const s = `lower(${v})`;
+  const groups = (part: string) =>
+    `CASE WHEN ${part} = '' THEN []::VARCHAR[] ELSE string_split(${part}, ':') END`;
+  const head = groups(`split_part(${s}, '::', 1)`);
+  const tail = `CASE WHEN contains(${s}, '::') THEN ${groups(`split_part(${s}, '::', 2)`)} ELSE []::VARCHAR[] END`;
+  const full = `(${head} || CASE WHEN contains(${s}, '::')
+      THEN list_transform(range(greatest(8 - len(${head}) - len(${tail}), 0)), x -> '0') ELSE []::VARCHAR[] END || ${tail})`;
+  const hex = `array_to_string(list_transform(${full}, g -> lpad(g, 4, '0')), '')`;
+  const half = (from: number) => `TRY_CAST(('0x' || substr(${hex}, ${from}, 16)) AS UBIGINT)`;
+  return `(CASE WHEN regexp_full_match(${s}, '[0-9a-f:]{2,39}') AND len(${full}) = 8
+      AND NOT list_bool_or(list_transform(${full}, g -> g = '' OR length(g) > 4))
+    THEN (CAST(${half(1)} AS UHUGEINT) << 64) | CAST(${half(17)} AS UHUGEINT) END)`;
+}
+
+export interface DomainIndex {
+  /** relation: the domain IoCs (all IoC columns) */
+  rel: string;
+  /** label counts of the domain IoCs (2 for evil.com, 3 for b.evil.com) */
+  labelCounts: number[];
+}
+
+export interface CidrIndex {
+  /** relation: the CIDR IoCs plus `__prefix` and `__net` (network as an integer >> host bits) */
+  rel: string;
+  prefixes: number[];
+}
+
+/** The IoCs one batch matches against, prepared once per batch. */
+export interface IocIndex {
+  /** relation of every IoC that may alert (exact-type rows used) */
+  exact: string;
+  domains?: DomainIndex;
+  cidr4?: CidrIndex;
+  cidr6?: CidrIndex;
+}
+
+/** `WHERE` clause keeping IoCs that may alert: allow-listed rows out (column optional). */
+export async function notAllowListedSql(batch: MicroBatch, iocs: string): Promise<string> {
+  const cols = await batch.columns(iocs);
+  const c = cols.get('allow_listed');
+  return c ? `NOT coalesce(CAST(${ident(c)} AS BOOLEAN), false)` : 'true';
+}
+
+/**
+ * The match index of an IoC relation (columns ioc_type, ioc and the rest). `active` must
+ * already exclude allow-listed rows. Small temp tables for domains and CIDRs; the exact IoCs
+ * stay the given relation (read once by the hash join's build side).
+ */
+export async function buildIocIndex(
+  batch: MicroBatch,
+  active: string,
+  mappedTypes: Set<string>,
+): Promise<IocIndex> {
+  const index: IocIndex = { exact: active };
+  const names = mappedTypes.has('hostname') || mappedTypes.has('domain');
+  const kinds = await batch.db.all<{ ioc_type: string }>(
+    `SELECT DISTINCT ioc_type FROM ${active} WHERE ioc_type IN ('domain', 'IPv4-CIDR', 'IPv6-CIDR')`,
+  );
+  const has = new Set(kinds.map((k) => k.ioc_type));
+  if (names && has.has('domain')) {
+    const rel = await batch.temp(
+      'ioc_domains',
+      `SELECT *, CAST(len(string_split(ioc, '.')) AS INTEGER) AS __labels FROM ${active} WHERE ioc_type = 'domain'`,
+    );
+    const counts = await batch.db.all<{ n: number }>(`SELECT DISTINCT __labels AS n FROM ${rel} ORDER BY 1`);
+    index.domains = { rel, labelCounts: counts.map((c) => Number(c.n)) };
+  }
+  const cidr = async (type: 'IPv4-CIDR' | 'IPv6-CIDR'): Promise<CidrIndex | undefined> => {
+    const bits = type === 'IPv4-CIDR' ? 32 : 128;
+    if (!mappedTypes.has(type === 'IPv4-CIDR' ? 'IPv4' : 'IPv6') || !has.has(type)) return undefined;
+    const addr = `split_part(ioc, '/', 1)`;
+    const int = type === 'IPv4-CIDR' ? ipv4IntSql(addr) : ipv6IntSql(addr);
+    const rel = await batch.temp(
+      `ioc_${type.replace('-', '_')}`,
+      `SELECT *, __addr >> (${bits} - __prefix) AS __net FROM (SELECT * FROM (
+         SELECT *, CAST(TRY_CAST(split_part(ioc, '/', 2) AS INTEGER) AS INTEGER) AS __prefix, ${int} AS __addr
+         FROM ${active} WHERE ioc_type = ${literal(type)})
+       WHERE __addr IS NOT NULL AND __prefix BETWEEN 1 AND ${bits})`,
+    );
+    const p = await batch.db.all<{ p: number }>(`SELECT DISTINCT __prefix AS p FROM ${rel} ORDER BY 1`);
+    return p.length ? { rel, prefixes: p.map((x) => Number(x.p)) } : undefined;
+  };
+  index.cidr4 = await cidr('IPv4-CIDR');
+  index.cidr6 = await cidr('IPv6-CIDR');
+  return index;
+}
+
+/** The columns of a match after the common ones, in order. */
+export const MATCH_COLUMNS = [
+  'ioc_type',
+  'ioc',
+  'source_table',
+  'source_version',
+  'dataset',
+  'ioc_id',
+  'ioc_first_seen',
+  'ioc_last_seen',
+  'ioc_description',
+];
+
+/** What the IoC columns of a match are called. */
+const IOC_DETAILS = `i.dataset, i.ioc_id, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
+  i.description AS ioc_description`;
+
+export interface MappedSource {
+  table: string;
+  /** FROM-able relation of the events to match */
+  rel: string;
+  /** its columns, lower-case → actual */
+  cols: Map<string, string>;
+  /** column (dotted for struct fields) → ioc_type */
+  mapping: Record<string, string>;
+  /** SQL of the source version column */
+  versionSql: string;
+}
+
+/**
+ * The matches of mapped sources against an index, one row per (event, column, IoC):
+ * common columns, ioc_type, ioc, source_table, source_version, dataset, ioc_id,
+ * ioc_first_seen, ioc_last_seen, ioc_description. `window(e, i)` is the SQL predicate on the
+ * event time (`e.timestamp`) and the IoC row (`i.*`); undefined when nothing can match.
+ */
+export function matchSql(
+  sources: MappedSource[],
+  index: IocIndex,
+  window: (e: string, i: string) => string,
+): string | undefined {
+  const exact: string[] = [];
+  const suffixes: string[] = [];
+  const cidr4: string[] = [];
+  const cidr6: string[] = [];
+  for (const src of sources) {
+    const common = COMMON_COLUMNS.map(([c, t]) => columnOr(src.cols, c, t)).join(', ');
+    const head = `${common}, ${literal(src.table)} AS source_table, ${src.versionSql} AS source_version`;
+    for (const [column, type] of Object.entries(src.mapping)) {
+      if (!src.cols.has(column.split('.')[0].toLowerCase())) continue;
+      const raw = columnOr(src.cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
+      const value = eventIocSql(type, raw);
+      // A domain-typed column holds names too: its exact match is the full-length suffix.
+      if (!(type === 'domain' && index.domains)) {
+        exact.push(`SELECT ${head}, ${literal(type)} AS ioc_type, ${value} AS ioc FROM ${src.rel}`);
+      }
+      if (NAME.test(type) && index.domains) {
+        const parts = `string_split(${value}, '.')`;
+        const cut = index.domains.labelCounts.map(
+          (n) => `CASE WHEN len(__p) >= ${n} THEN array_to_string(__p[-${n}:], '.') END`,
+        );
+        suffixes.push(
+          `SELECT * EXCLUDE (__p) FROM (SELECT ${head}, 'domain' AS ioc_type, unnest([${cut.join(', ')}]) AS ioc, __p
+             FROM (SELECT *, ${parts} AS __p FROM ${src.rel}) WHERE ${value} <> '')`,
+        );
+      }
+      if (type === 'IPv4' && index.cidr4) {
+        cidr4.push(
+          `SELECT ${head}, ${ipv4IntSql(raw)} AS __addr, unnest([${index.cidr4.prefixes.join(', ')}]) AS __prefix FROM ${src.rel}`,
+        );
+      }
+      if (type === 'IPv6' && index.cidr6) {
+        cidr6.push(
+          `SELECT ${head}, ${ipv6IntSql(raw)} AS __addr, unnest([${index.cidr6.prefixes.join(', ')}]) AS __prefix FROM ${src.rel}`,
+        );
+      }
+    }
+  }
+  const w = window('e', 'i');
+  // The window as one CASE, not two comparisons: with inequality conditions beside the
+  // equality DuckDB may plan an inequality join instead of a hash join on the IoC.
+  const where = `WHERE CASE WHEN ${w} THEN true ELSE false END`;
+  const parts: string[] = [];
+  if (exact.length) {
+    parts.push(`SELECT e.*, ${IOC_DETAILS} FROM (${exact.join(' UNION ALL ')}) e
+      JOIN ${index.exact} i ON i.ioc_type = e.ioc_type AND i.ioc = e.ioc ${where}`);
+  }
+  if (suffixes.length && index.domains) {
+    parts.push(`SELECT e.*, ${IOC_DETAILS} FROM (${suffixes.join(' UNION ALL ')}) e
+      JOIN ${index.domains.rel} i ON i.ioc = e.ioc ${where}`);
+  }
+  const byRange = (branches: string[], idx: CidrIndex | undefined, type: string, bits: number) => {
+    if (!branches.length || !idx) return;
+    parts.push(`SELECT e.* EXCLUDE (__addr, __prefix, __net), ${literal(type)} AS ioc_type, i.ioc, ${IOC_DETAILS}
+      FROM (SELECT *, __addr >> (${bits} - __prefix) AS __net FROM (${branches.join(' UNION ALL ')})
+            WHERE __addr IS NOT NULL) e
+      JOIN ${idx.rel} i ON i.__prefix = e.__prefix AND i.__net = e.__net ${where}`);
+  };
+  byRange(cidr4, index.cidr4, 'IPv4-CIDR', 32);
+  byRange(cidr6, index.cidr6, 'IPv6-CIDR', 128);
+  if (!parts.length) return undefined;
+  const order = [...COMMON_COLUMNS.map(([c]) => c), ...MATCH_COLUMNS].map(ident).join(', ');
+  return parts.map((p) => `SELECT ${order} FROM (${p})`).join(' UNION ALL ');
+}
