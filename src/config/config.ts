@@ -92,6 +92,11 @@ export const configSchema = z
         learning_period: z.string().default('1d'),
         /** IoC matches of one (aid, ioc_type, ioc) within this window raise one alert. */
         ioc_dedup_window: z.string().default('24h'),
+        /**
+         * How far behind the event-time watermark a late row is still deduplicated and alerted
+         * (FDR batches arrive late and out of order); older rows are dropped and counted.
+         */
+        allowed_lateness: z.string().default('7d'),
         /** Table (lower-case) → {column → ioc_type}; default: the seed's mapping + ProcessRollup2. */
         ioc_mappings: z.record(z.string(), z.record(z.string(), z.string())).optional(),
         /** Folder of user rule files (*.yaml). */
@@ -110,6 +115,7 @@ export const configSchema = z
         known_servers: [],
         learning_period: '1d',
         ioc_dedup_window: '24h',
+        allowed_lateness: '7d',
         rules_dir: 'rules',
         disabled: [],
         max_versions_per_batch: 1000,

@@ -14,6 +14,8 @@ export interface DetectSettings {
   knownServers: string[];
   learningPeriodMs: number;
   iocDedupWindowMs: number;
+  /** Late rows up to this far behind the watermark are still processed (config `allowed_lateness`). */
+  allowedLatenessMs: number;
   /** table (lower-case) → column (dotted for struct fields) → ioc_type */
   iocMappings: Record<string, Record<string, string>>;
 }
@@ -62,6 +64,7 @@ export function detectSettings(cfg: Partial<DetectConfig> = {}): DetectSettings 
     knownServers: cfg.known_servers ?? [],
     learningPeriodMs: parseDuration(cfg.learning_period ?? '1d'),
     iocDedupWindowMs: parseDuration(cfg.ioc_dedup_window ?? '24h'),
+    allowedLatenessMs: parseDuration(cfg.allowed_lateness ?? '7d'),
     iocMappings: cfg.ioc_mappings ?? DEFAULT_IOC_MAPPINGS,
   };
 }

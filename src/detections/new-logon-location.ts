@@ -15,6 +15,7 @@ import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
 import { applyExpectations, columnOr } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { formatDuration } from '../engine/duration.js';
+import { literal } from '../sql/duckdb.js';
 
 export const LOGON_LOCATIONS = 'logon_locations';
 
@@ -88,6 +89,9 @@ export const newLogonLocation: Detection = {
           FROM ${valid} GROUP BY UserName, network`;
         // Carry the earliest/latest values over from the table: MERGE's update replaces the
         // whole row, and a late batch must not move first_used forward or last_used back.
+        // When a late batch moves a user's first-ever logon earlier, every network of that
+        // user is rewritten with the new anchor, so the alerts query re-decides the learning
+        // period for all of them from the change feed (arrival order must not matter).
         return {
           logon_locations: `
             WITH g AS (${grouped}),
@@ -104,7 +108,13 @@ export const newLogonLocation: Detection = {
               coalesce(cur.first_aid, g.first_aid) AS first_aid,
               coalesce(cur.first_aip, g.first_aip) AS first_aip
             FROM g LEFT JOIN cur ON cur.UserName = g.UserName AND cur.network = g.network
-            JOIN user_first u ON u.UserName = g.UserName`,
+            JOIN user_first u ON u.UserName = g.UserName
+            UNION ALL
+            SELECT cur.UserName, cur.network, cur.last_used, cur.first_used, u.t AS user_first_seen,
+              cur.first_aid, cur.first_aip
+            FROM cur JOIN user_first u ON u.UserName = cur.UserName
+            WHERE u.t < cur.user_first_seen
+              AND NOT EXISTS (SELECT 1 FROM g WHERE g.UserName = cur.UserName AND g.network = cur.network)`,
         };
       },
     };
@@ -112,24 +122,63 @@ export const newLogonLocation: Detection = {
       id: 'new_logon_location.alerts',
       detection: this.id,
       description: 'Change feed of logon_locations (inserts) → alerts',
-      sources: [{ table: LOGON_LOCATIONS, changeTypes: ['insert'] }],
+      // Inserts are new (user, network) pairs; updates matter when a late logon moved the
+      // pair's first use or the user's first-ever logon earlier (the decision may change).
+      sources: [{ table: LOGON_LOCATIONS, changeTypes: ['insert', 'update_preimage', 'update_postimage'] }],
       snapshots: [AIDMASTER],
       operators: [
-        "readChangeFeed(_change_type = 'insert')",
+        "readChangeFeed(_change_type IN ('insert', 'update_postimage'))",
         `filter(first_used >= user_first_seen + learning_period ${formatDuration(learning)})`,
+        'retract(alerts of pairs whose first use or learning decision changed)',
       ],
       sinks: [alertsSink],
       async transform(batch) {
         const rel = batch.source(LOGON_LOCATIONS);
         if (!rel) return {};
         const hosts = await hostNames(batch);
+        // Per pair: its last image in this batch, and the image before the batch (the first
+        // preimage; none when the pair was inserted in this batch).
+        const changes = await batch.temp(
+          'changes',
+          `WITH last AS (
+             SELECT * FROM ${rel} WHERE _change_type IN ('insert', 'update_postimage')
+             QUALIFY row_number() OVER (PARTITION BY UserName, network ORDER BY _commit_version DESC) = 1),
+           inserted AS (SELECT DISTINCT UserName, network FROM ${rel} WHERE _change_type = 'insert'),
+           before AS (
+             SELECT UserName, network, first_used AS pre_first_used, user_first_seen AS pre_user_first_seen
+             FROM ${rel} WHERE _change_type = 'update_preimage'
+             QUALIFY row_number() OVER (PARTITION BY UserName, network ORDER BY _commit_version) = 1)
+           SELECT l.*, i.UserName IS NULL AS existed,
+             l.first_used >= l.user_first_seen + to_milliseconds(${learning}) AS alerting
+           FROM last l
+             LEFT JOIN inserted i ON i.UserName = l.UserName AND i.network = l.network
+             LEFT JOIN before b ON b.UserName = l.UserName AND b.network = l.network
+           WHERE i.UserName IS NOT NULL
+              OR b.pre_first_used IS DISTINCT FROM l.first_used
+              OR b.pre_user_first_seen IS DISTINCT FROM l.user_first_seen`,
+        );
+        // A pair that existed before this batch and changed: its alert (if any) no longer
+        // matches — retract it unless it is exactly the alert the pair raises now.
+        const revised = await batch.db.all<{ k: string; t: string; alerting: boolean }>(
+          `SELECT UserName || '|' || network AS k, CAST(first_used AS VARCHAR) AS t, alerting
+           FROM ${changes} WHERE existed`,
+        );
+        for (const r of revised) {
+          batch.retract(
+            'alerts',
+            `detection = ${literal(meta.detection)} AND dedup_key = ${literal(r.k)}` +
+              (r.alerting ? ` AND event_time <> TIMESTAMP ${literal(r.t)}` : ''),
+          );
+        }
         const fresh = await batch.temp(
           'fresh',
-          `SELECT n.*, ${hosts ? 'h.ComputerName' : 'NULL::VARCHAR AS ComputerName'} FROM ${rel} n
+          `SELECT n.*, ${hosts ? 'h.ComputerName' : 'NULL::VARCHAR AS ComputerName'} FROM ${changes} n
            ${hosts ? 'LEFT JOIN ' + hosts + ' h ON h.aid = n.first_aid' : ''}
-           WHERE n.first_used >= n.user_first_seen + to_milliseconds(${learning})`,
+           WHERE n.alerting`,
         );
-        batch.metrics['learning_period_suppressed'] = (await batch.count(rel)) - (await batch.count(fresh));
+        batch.metrics['learning_period_suppressed'] =
+          (await batch.count(changes)) - (await batch.count(fresh));
+        batch.metrics['revised_pairs'] = revised.length;
         const candidates = `(SELECT
             UserName || '|' || network AS dedup_key,
             first_used AS event_time,

@@ -52,5 +52,8 @@ export async function loadDetections(
 }
 
 export function detectionQueries(set: DetectionSet): QueryDefinition[] {
-  return set.detections.flatMap((d) => d.queries(set.settings));
+  const queries = set.detections.flatMap((d) => d.queries(set.settings));
+  // One lateness for every stateful operator, unless a detection chose its own.
+  for (const q of queries) q.allowedLatenessMs ??= set.settings.allowedLatenessMs;
+  return queries;
 }

@@ -78,3 +78,51 @@ tests:
     db.close();
   }
 });
+
+test('a rule whose source table appears later reads the other sources from their first version', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const { openTempLake, appendEvents } = await import('../engine/test-support.js');
+  const { Pipeline } = await import('../engine/pipeline.js');
+  const { detectionQueries, loadDetections } = await import('./registry.js');
+  const { listAlerts } = await import('../alerts/alerts.js');
+  const t = await openTempLake();
+  const rulesDir = await mkdtemp(path.join(os.tmpdir(), 'talon-rules-'));
+  try {
+    await writeFile(
+      path.join(rulesDir, 'dns_then_connect.yaml'),
+      `id: dns_then_connect
+title: Connection to a freshly resolved address
+severity: low
+sources: [DnsRequest, NetworkConnectIP4]
+sql: |
+  SELECT c.timestamp, c.aid, d.DomainName
+  FROM networkconnectip4 c JOIN dnsrequest d ON d.aid = c.aid AND d.FirstIP4Record = c.RemoteAddressIP4
+dedup: { key: [aid, DomainName], window: 1h }
+`,
+    );
+    const run = async () => {
+      const set = await loadDetections({}, { only: ['dns_then_connect'], rulesDir });
+      return new Pipeline(t.lake, detectionQueries(set)).runAvailableNow();
+    };
+    const T = Date.UTC(2026, 0, 5, 10);
+    await appendEvents(t.lake, 'NetworkConnectIP4', [
+      { aid: 'a1', RemoteAddressIP4: '198.51.100.7', timestamp: T + 1000 },
+    ]);
+    assert.deepEqual(await run(), [], 'DnsRequest does not exist yet: no batch, nothing consumed');
+    await appendEvents(t.lake, 'DnsRequest', [
+      { aid: 'a1', DomainName: 'evil.example', FirstIP4Record: '198.51.100.7', timestamp: T },
+    ]);
+    const reports = await run();
+    assert.equal(reports.length, 1);
+    assert.deepEqual(reports[0].sources.networkconnectip4, { start: -1, end: 1 });
+    const alerts = await listAlerts(t.lake);
+    assert.deepEqual(
+      alerts.map((a) => [a.detection, a.dedup_key]),
+      [['dns_then_connect', 'a1|evil.example']],
+    );
+  } finally {
+    await t.cleanup();
+    await rm(rulesDir, { recursive: true, force: true });
+  }
+});

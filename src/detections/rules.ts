@@ -196,8 +196,11 @@ export function ruleDetection(rule: RuleFile, origin: string): Detection {
           id: `rule.${rule.id}`,
           detection: rule.id,
           description: rule.description || rule.title,
-          sources: rule.sources.map((table) => ({ table })),
+          // The SQL binds every source and lookup: until each exists no batch runs, so rows of
+          // the present sources wait and are read (from their first version) once it appears.
+          sources: rule.sources.map((table) => ({ table, required: true })),
           snapshots: rule.lookups,
+          requiredSnapshots: rule.lookups,
           operators: [
             `sql(${rule.sql.trim().split('\n')[0].slice(0, 60)}…)`,
             `group(${rule.dedup?.key.join(', ') ?? 'row'}${w ? `, window ${rule.dedup?.window}` : ''})`,

@@ -9,6 +9,7 @@ import type { Lake } from '../lake/lake.js';
 import type { CommitResult, DeltaTable, MergeSpec, Relation, TableSpec } from '../lake/table.js';
 import type { BatchOffsets } from './checkpoint.js';
 import type { QueryDefinition } from './query.js';
+import { DEFAULT_ALLOWED_LATENESS_MS } from './query.js';
 import { deltaSchemaOf } from './schema.js';
 
 export function tableKey(name: string): string {
@@ -41,6 +42,7 @@ export class MicroBatch {
   private readonly temps: string[] = [];
   private readonly views: string[] = [];
   private readonly columnCache = new Map<string, Map<string, string>>();
+  private readonly retractions = new Map<string, string[]>();
   private seq = 0;
 
   constructor(
@@ -64,6 +66,29 @@ export class MicroBatch {
   /** The batch's "now" (its planning time): a replay sees the same value. */
   get now(): Date {
     return new Date(this.offsets.plannedAt);
+  }
+
+  /** How far behind the watermark a row may arrive and still be processed (event time, ms). */
+  get allowedLatenessMs(): number {
+    return this.def.allowedLatenessMs ?? DEFAULT_ALLOWED_LATENESS_MS;
+  }
+
+  /**
+   * Asks for the rows of `table` matching `predicate` (a SQL predicate over the table's
+   * columns) to be deleted in this batch, before the sinks are written. Used to retract an
+   * alert a late row superseded (an earlier occurrence that arrived after the later one). The
+   * delete carries the txn `<query>:retract:<table>` = batch id, so a replay deletes nothing twice.
+   */
+  retract(table: string, predicate: string): void {
+    const key = tableKey(table);
+    let list = this.retractions.get(key);
+    if (!list) this.retractions.set(key, (list = []));
+    list.push(`(${predicate})`);
+  }
+
+  /** Retractions requested so far: table key → predicates. */
+  pendingRetractions(): [string, string[]][] {
+    return [...this.retractions.entries()];
   }
 
   /** SQL literal of `now` as a TIMESTAMP. */

@@ -8,9 +8,10 @@ import { appendEvents, openTempLake, tableRows } from './test-support.js';
 const H = 3600_000;
 const T0 = Date.UTC(2026, 4, 1);
 
-function dedupQuery(): QueryDefinition {
+function dedupQuery(allowedLatenessMs?: number): QueryDefinition {
   return {
     id: 'dedup',
+    allowedLatenessMs,
     sources: [{ table: 'ev' }],
     snapshots: ['dedup_state'],
     sinks: [{ name: 'out', table: 'out', mode: 'append' }],
@@ -29,10 +30,10 @@ function dedupQuery(): QueryDefinition {
   };
 }
 
-test('dedup with watermark: window, state expiry, late rows, replay-safe state', async () => {
+test('dedup with watermark, allowed lateness 0 (Spark semantics): window, state expiry, late rows, replay-safe state', async () => {
   const t = await openTempLake();
   try {
-    const q = () => new StreamingQuery(t.lake, dedupQuery());
+    const q = () => new StreamingQuery(t.lake, dedupQuery(0));
     const kept = async () => (await tableRows(t.lake, 'out', 'n')).map((r) => Number(r.n));
     // batch 0: k at T0, k again 23h59m later (duplicate), j at T0+1h
     await appendEvents(t.lake, 'ev', [
@@ -77,6 +78,58 @@ test('dedup with watermark: window, state expiry, late rows, replay-safe state',
     assert.equal(r?.metrics['dedup.d.kept'], 1);
     assert.equal(r?.metrics['sink.out.skipped'], 1);
     assert.deepEqual(await kept(), [1, 3, 4, 5, 6]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('dedup with allowed lateness: out-of-order rows give the one-pass result; too-late rows dropped and counted', async () => {
+  const t = await openTempLake();
+  try {
+    const q = () => new StreamingQuery(t.lake, dedupQuery(3 * 24 * H));
+    const kept = async () => (await tableRows(t.lake, 'out', 'n')).map((r) => Number(r.n));
+    // batch 0: the newest data first; watermark = T0+100h − 24h = T0+76h
+    await appendEvents(t.lake, 'ev', [
+      { k: 'k', n: 1, timestamp: T0 + 30 * H },
+      { k: 'z', n: 2, timestamp: T0 + 100 * H },
+    ]);
+    let r = await q().runBatch();
+    assert.deepEqual(await kept(), [1, 2]);
+    // batch 1: rows far behind the watermark but within the lateness (76h − 72h = T0+4h):
+    // k at T0+10h precedes the kept k at T0+30h by 20h → it is the first occurrence and
+    // supersedes it; k at T0+20h is its duplicate; j is new.
+    await appendEvents(t.lake, 'ev', [
+      { k: 'k', n: 3, timestamp: T0 + 10 * H },
+      { k: 'k', n: 4, timestamp: T0 + 20 * H },
+      { k: 'j', n: 5, timestamp: T0 + 5 * H },
+    ]);
+    r = await q().runBatch();
+    assert.deepEqual(await kept(), [1, 2, 3, 5]);
+    assert.equal(r?.metrics['dedup.d.late'], 0);
+    assert.equal(r?.metrics['dedup.d.late_accepted'], 3);
+    assert.equal(r?.metrics['dedup.d.superseded'], 1);
+    assert.equal(r?.metrics['dedup.d.duplicates'], 1);
+    // k@10h, k@20h (dup of 10h, not of the superseded 30h), so k@34h is ≥ 24h after k@10h: kept.
+    await appendEvents(t.lake, 'ev', [{ k: 'k', n: 6, timestamp: T0 + 34 * H }]);
+    r = await q().runBatch();
+    assert.deepEqual(await kept(), [1, 2, 3, 5, 6]);
+    // batch 3: older than watermark − lateness (T0+4h) → dropped and counted, not deduplicated.
+    await appendEvents(t.lake, 'ev', [
+      { k: 'q', n: 7, timestamp: T0 + 3 * H },
+      { k: 'q', n: 8, timestamp: T0 + 5 * H },
+    ]);
+    r = await q().runBatch();
+    assert.deepEqual(await kept(), [1, 2, 3, 5, 6, 8]);
+    assert.equal(r?.metrics['dedup.d.late'], 1);
+    // The state still expires: a row far ahead moves the watermark to T0+200h, and everything
+    // older than T0+200h − 72h leaves the state.
+    await appendEvents(t.lake, 'ev', [{ k: 'y', n: 9, timestamp: T0 + 224 * H }]);
+    r = await q().runBatch();
+    assert.equal(r?.metrics['dedup.d.state'], 1, 'only y@224h remains');
+    assert.deepEqual(
+      (await tableRows(t.lake, 'dedup_state', 'k')).map((x) => x.k),
+      ['["y"]'],
+    );
   } finally {
     await t.cleanup();
   }

@@ -70,14 +70,29 @@ export interface DedupOptions {
   timeColumn: string;
   /** Rows of a key within this window of a kept row are duplicates (the seed: 24 h). */
   windowMs: number;
-  /** Watermark = max event time seen − delay; state older than the watermark expires. Default: windowMs. */
+  /** Watermark = max event time seen − delay. Default: windowMs. */
   delayMs?: number;
+  /**
+   * Rows up to this far behind the previous batch's watermark are still deduplicated against
+   * the state and kept; older rows are dropped and counted (`dedup.<name>.late`). State lives
+   * this long behind the watermark. Default: the query's allowed lateness (7 days); 0 is
+   * Spark's `withWatermark` (everything behind the watermark is dropped).
+   */
+  allowedLatenessMs?: number;
   /** The state table (must be among the query's `snapshots`). */
   stateTable: string;
   /** Max event time of the whole stream in this batch (defaults to the input's). */
   maxEventTimeMs?: number;
-  /** Drop rows older than the previous batch's watermark, as Spark does; default true. */
+  /** Drop rows older than the lateness limit; default true. */
   dropLate?: boolean;
+  /**
+   * When a late row precedes an already kept row of its key by less than the window, the late
+   * row is the real first occurrence: it is kept and the later row is superseded. The alert the
+   * later row raised is retracted from the `alerts` table (its dedup_key is the key values
+   * joined by '|', as every detection builds it). Default: on when the query sinks into
+   * `alerts` and belongs to a detection.
+   */
+  retractAlerts?: boolean;
 }
 
 interface Candidate {
@@ -86,15 +101,35 @@ interface Candidate {
   t: number;
 }
 
+/** Index of the first element of the ascending `a` greater than `t`. */
+function upperBound(a: number[], t: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function timestampLiteral(ms: number): string {
+  return `TIMESTAMP ${literal(new Date(ms).toISOString().replace('T', ' ').replace('Z', ''))}`;
+}
+
 /**
- * `withWatermark(time, delay).dropDuplicates(keys)`, with the window made exact: a row is a
- * duplicate when a kept row of the same key lies within `windowMs` of it (in this batch or
- * in the state). State: one row per key with the event time of its last kept row, persisted
- * in a Delta table written with txn (query, batch id); entries older than the watermark
- * expire, so a key seen again after that alerts again.
+ * `withWatermark(time, delay).dropDuplicates(keys)` with an exact window and allowed
+ * lateness, independent of arrival order: processed in event-time order, a row is a
+ * duplicate when a kept row of its key lies less than `windowMs` before it (or at the same
+ * time). A late row that precedes a kept row by less than the window replaces it (the kept
+ * set is then what one pass over all rows in event-time order keeps). State: the event times
+ * of the kept rows per key, persisted in a Delta table written with txn (query, batch id);
+ * entries older than watermark − allowed lateness expire, so a key seen again after that
+ * alerts again. Rows older than watermark − allowed lateness are dropped and counted.
  */
 export async function dedupWithWatermark(batch: MicroBatch, input: string, o: DedupOptions): Promise<string> {
   const delay = o.delayMs ?? o.windowMs;
+  const lateness = Math.max(0, o.allowedLatenessMs ?? batch.allowedLatenessMs);
   const wmKey = `watermark.${o.name}`;
   const prevWm = typeof batch.prevState[wmKey] === 'number' ? (batch.prevState[wmKey] as number) : undefined;
   const keyExpr = `to_json([${o.keys.map((k) => `CAST(${ident(k)} AS VARCHAR)`).join(', ')}])`;
@@ -109,17 +144,28 @@ export async function dedupWithWatermark(batch: MicroBatch, input: string, o: De
   let maxT = o.maxEventTimeMs ?? -Infinity;
   for (const r of rows) if (r.t !== null && Number(r.t) > maxT) maxT = Number(r.t);
 
-  const state = new Map<string, number>();
+  // key → event times of its kept rows, ascending
+  const state = new Map<string, number[]>();
   const snap = await batch.snapshot(o.stateTable);
   if (snap) {
     const st = await batch.db.all<{ k: string; t: number }>(
-      `SELECT k, epoch_ms(event_time) AS t FROM ${snap} s`,
+      `SELECT k, epoch_ms(event_time) AS t FROM ${snap} s ORDER BY k, t`,
     );
-    for (const s of st) state.set(s.k, Number(s.t));
+    for (const s of st) {
+      let list = state.get(s.k);
+      if (!list) state.set(s.k, (list = []));
+      list.push(Number(s.t));
+    }
   }
 
+  const lateLimit = prevWm === undefined ? undefined : prevWm - lateness;
+  const retract =
+    o.retractAlerts ??
+    (!!batch.def.detection && batch.def.sinks.some((sk) => sk.table.toLowerCase() === 'alerts'));
   const kept: Candidate[] = [];
+  const superseded: { k: string; t: number }[] = [];
   let late = 0;
+  let lateAccepted = 0;
   let dups = 0;
   let changed = false;
   for (const r of rows) {
@@ -128,40 +174,67 @@ export async function dedupWithWatermark(batch: MicroBatch, input: string, o: De
       continue;
     }
     const tm = Number(r.t);
-    if ((o.dropLate ?? true) && prevWm !== undefined && tm < prevWm) {
+    if (lateLimit !== undefined && tm < lateLimit && (o.dropLate ?? true)) {
       late++;
       continue;
     }
-    const last = state.get(r.k);
-    if (last !== undefined && Math.abs(tm - last) < o.windowMs) {
+    if (prevWm !== undefined && tm < prevWm) lateAccepted++;
+    let times = state.get(r.k);
+    if (!times) state.set(r.k, (times = []));
+    const i = upperBound(times, tm);
+    if (i > 0 && tm - times[i - 1] < o.windowMs) {
       dups++;
       continue;
     }
+    // Rows are processed in event-time order, so a kept row after this one came from an
+    // earlier batch: this row arrived late and is the real first occurrence.
+    if (i < times.length && times[i] - tm < o.windowMs) {
+      superseded.push({ k: r.k, t: times[i] });
+      times.splice(i, 1);
+    }
+    times.splice(i, 0, tm);
     kept.push({ rid: r.rid, k: r.k, t: tm });
-    state.set(r.k, last === undefined ? tm : Math.max(last, tm));
     changed = true;
   }
 
   const newWm = Math.max(prevWm ?? -Infinity, Number.isFinite(maxT) ? maxT - delay : -Infinity);
+  let stateSize = 0;
   if (Number.isFinite(newWm)) {
     batch.state[wmKey] = newWm;
-    for (const [k, tm] of state) {
-      if (tm < newWm) {
-        state.delete(k);
-        changed = true;
-      }
+    const expiry = newWm - lateness;
+    for (const [k, times] of state) {
+      const keep = times.filter((tm) => tm >= expiry);
+      if (keep.length !== times.length) changed = true;
+      if (keep.length) state.set(k, keep);
+      else state.delete(k);
     }
   }
+  for (const times of state.values()) stateSize += times.length;
   batch.metrics[`dedup.${o.name}.in`] = rows.length;
   batch.metrics[`dedup.${o.name}.kept`] = kept.length;
   batch.metrics[`dedup.${o.name}.duplicates`] = dups;
   batch.metrics[`dedup.${o.name}.late`] = late;
-  batch.metrics[`dedup.${o.name}.state`] = state.size;
+  batch.metrics[`dedup.${o.name}.late_accepted`] = lateAccepted;
+  batch.metrics[`dedup.${o.name}.superseded`] = superseded.length;
+  batch.metrics[`dedup.${o.name}.state`] = stateSize;
+
+  if (retract && superseded.length && batch.def.detection) {
+    const det = literal(batch.def.detection);
+    for (const s of superseded) {
+      const key = (JSON.parse(s.k) as (string | null)[]).map((v) => v ?? '').join('|');
+      batch.retract(
+        'alerts',
+        `detection = ${det} AND dedup_key = ${literal(key)} AND event_time >= ${timestampLiteral(s.t)} ` +
+          `AND event_time < ${timestampLiteral(s.t + 1)}`,
+      );
+    }
+  }
 
   if (changed || !snap) {
-    const values = [...state.entries()].map(
-      ([k, tm]) => `(${literal(k)}, make_timestamp(${BigInt(tm) * 1000n}))`,
-    );
+    const values: string[] = [];
+    for (const [k, times] of state) {
+      for (const tm of times) values.push(`(${literal(k)}, make_timestamp(${BigInt(tm) * 1000n}))`);
+    }
     const rel =
       values.length > 0
         ? `SELECT * FROM (VALUES ${values.join(', ')}) AS v(k, event_time)`

@@ -26,6 +26,12 @@ export interface SourceSpec {
    * table once per mapped column).
    */
   materialize?: boolean;
+  /**
+   * The transformation cannot run without this table (a rule's SQL joins every source): no
+   * batch is planned while it does not exist, so the other sources' rows wait for it instead
+   * of being consumed unmatched. Default false (a missing source is simply empty).
+   */
+  required?: boolean;
 }
 
 /**
@@ -58,6 +64,14 @@ export interface QueryDefinition {
    * joins, state tables). The version is recorded in the offsets so a replay reads the same.
    */
   snapshots?: string[];
+  /** Snapshot tables the transformation cannot run without (no batch until they exist). */
+  requiredSnapshots?: string[];
+  /**
+   * How late (in event time, behind the watermark) a row may arrive and still be processed by
+   * the stateful operators (deduplication); older rows are dropped and counted. Default
+   * DEFAULT_ALLOWED_LATENESS_MS.
+   */
+  allowedLatenessMs?: number;
   /** Tables holding operator state (dedup keys, watermarks), for `pipeline show`. */
   stateTables?: string[];
   /** Operator labels in order (union, filter, dedup(24h) …), for `pipeline show`. */
@@ -66,6 +80,9 @@ export interface QueryDefinition {
   /** Maps the micro-batch to sink rows. Runs on the lake's DuckDB connection. */
   transform(batch: MicroBatch): Promise<BatchOutputs>;
 }
+
+/** FDR batches routinely arrive hours or days late and out of order: a week by default. */
+export const DEFAULT_ALLOWED_LATENESS_MS = 7 * 24 * 3600_000;
 
 export interface QueryOptions {
   /** At most this many Delta versions of one source per batch; default 1000. */

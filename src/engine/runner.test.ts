@@ -125,3 +125,72 @@ test('two runners cannot claim the same batch', async () => {
     await t.cleanup();
   }
 });
+
+test('a source table that appears later is read from its first version', async () => {
+  const t = await openTempLake();
+  try {
+    const def: QueryDefinition = {
+      id: 'late_source',
+      sources: [{ table: 'A' }, { table: 'B' }],
+      sinks: [{ name: 'out', table: 'out', mode: 'append' }],
+      async transform(batch) {
+        const parts = batch.presentSources().map(([k, rel]) => `SELECT '${k}' AS src, n FROM ${rel}`);
+        return parts.length ? { out: parts.join(' UNION ALL ') } : {};
+      },
+    };
+    await appendEvents(t.lake, 'A', [{ n: 1, timestamp: Date.UTC(2026, 0, 1) }]);
+    const q = () => new StreamingQuery(t.lake, def);
+    assert.equal((await q().runAvailableNow()).length, 1);
+    // B is created and written twice before the query runs again: both commits are read.
+    await appendEvents(t.lake, 'B', [{ n: 2, timestamp: Date.UTC(2026, 0, 1) }]);
+    await appendEvents(t.lake, 'B', [{ n: 3, timestamp: Date.UTC(2026, 0, 1) }]);
+    assert.equal(await q().hasNewData(), true);
+    const reports = await q().runAvailableNow();
+    assert.deepEqual(reports[0].sources.b, { start: -1, end: 2 });
+    assert.deepEqual(
+      (await tableRows(t.lake, 'out', 'src, n')).map((r) => `${r.src}${r.n}`),
+      ['a1', 'b2', 'b3'],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('required sources and snapshots: no batch until they exist, then every row is read', async () => {
+  const t = await openTempLake();
+  try {
+    const def: QueryDefinition = {
+      id: 'join_ab',
+      sources: [
+        { table: 'A', required: true },
+        { table: 'B', required: true },
+      ],
+      snapshots: ['L'],
+      requiredSnapshots: ['L'],
+      sinks: [{ name: 'out', table: 'out', mode: 'append' }],
+      async transform(batch) {
+        const a = batch.source('A')!;
+        const b = batch.source('B')!;
+        const l = (await batch.snapshot('L'))!;
+        return {
+          out: `SELECT a.n, l.label FROM ${a} a JOIN ${b} b ON a.n = b.n JOIN ${l} l ON l.n = a.n`,
+        };
+      },
+    };
+    const q = () => new StreamingQuery(t.lake, def);
+    await appendEvents(t.lake, 'A', [{ n: 1, timestamp: Date.UTC(2026, 0, 1) }]);
+    assert.equal(await q().hasNewData(), false, 'B is missing: nothing to do yet');
+    assert.equal(await q().runBatch(), undefined);
+    await appendEvents(t.lake, 'B', [{ n: 1, timestamp: Date.UTC(2026, 0, 1) }]);
+    assert.equal(await q().runBatch(), undefined, 'the lookup L is still missing');
+    await appendEvents(t.lake, 'L', [{ n: 1, label: 'one', timestamp: Date.UTC(2026, 0, 1) }]);
+    const r = await q().runBatch();
+    assert.deepEqual(r?.sources, { a: { start: -1, end: 1 }, b: { start: -1, end: 1 } });
+    assert.deepEqual(
+      (await tableRows(t.lake, 'out', 'n')).map((x) => [Number(x.n), x.label]),
+      [[1, 'one']],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -58,6 +58,7 @@ export class StreamingQuery {
   async hasNewData(): Promise<boolean> {
     await this.loadCheckpoint();
     if (this.pendingReplay()) return true;
+    if (await this.waitingForTable()) return false;
     for (const src of this.def.sources) {
       const key = tableKey(src.table);
       const next = this.committedEnd(key) + 1;
@@ -77,8 +78,25 @@ export class StreamingQuery {
     return { table, version: await table.latestVersion() };
   }
 
+  /**
+   * The first required table (source or snapshot) that does not exist yet, if any. While one
+   * is missing no batch is planned: the present sources' rows stay unread and are read, from
+   * their first version, together with the missing table's once it appears.
+   */
+  private async waitingForTable(): Promise<string | undefined> {
+    const required = [
+      ...this.def.sources.filter((s) => s.required).map((s) => s.table),
+      ...(this.def.requiredSnapshots ?? []),
+    ];
+    for (const name of required) {
+      if (!(await this.lake.table(tableKey(name)))) return name;
+    }
+    return undefined;
+  }
+
   /** Plans the next batch; undefined when no source has new versions. */
   private async plan(): Promise<BatchOffsets | undefined> {
+    if (await this.waitingForTable()) return undefined;
     const sources: Record<string, SourceRange> = {};
     const tables = new Map<string, DeltaTable>();
     let any = false;
@@ -175,6 +193,17 @@ export class StreamingQuery {
       await batch.load();
       const outputs = await this.def.transform(batch);
       crashPoint('after-transform', this.id, offsets.batchId);
+      // Retractions first: a superseded alert and its replacement may share an alert id, and
+      // the alerts sink keeps an existing row as it is.
+      for (const [table, predicates] of batch.pendingRetractions()) {
+        const target = await this.lake.table(table);
+        if (!target || (await target.snapshot()).schema.fields.length === 0) continue;
+        const res = await target.deleteWhere(predicates.join(' OR '), {
+          txn: { appId: `${this.id}:retract:${table}`, version: offsets.batchId },
+          commitInfo: { talonQuery: this.id, talonBatch: offsets.batchId },
+        });
+        batch.metrics[`retract.${table}.rows`] = Number(res.metrics?.numDeletedRows ?? 0);
+      }
       let written = 0;
       for (const sink of this.def.sinks) {
         const rel = outputs[sink.name];
