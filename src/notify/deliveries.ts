@@ -70,6 +70,31 @@ const COLUMNS: [keyof DeliveryRecord, string][] = [
 /** Error and response text kept per row, at most. */
 export const MAX_TEXT = 2000;
 
+/**
+ * appId of the `txn` every retention DELETE commits; its version is the clock hour
+ * (epoch ms / 1 h) the retention ran, so any process finds whether this hour's run is done.
+ */
+export const RETENTION_APP_ID = 'talon-notify-retention';
+export const RETENTION_PERIOD_MS = 3_600_000;
+/**
+ * Retention compacts `deliveries` (one small file per recorded round) into files of up to this
+ * size; larger files are left alone, so the hourly run rewrites a bounded amount.
+ */
+export const COMPACT_TARGET_BYTES = 32 * 1024 * 1024;
+
+export interface RetentionResult {
+  /** false: already done this hour (by this or another process), or no table yet. */
+  ran: boolean;
+  /** Rows deleted (every row of the expired settled pairs). */
+  deletedRows: number;
+  /** Expired settled (alert, destination, kind) pairs. */
+  pairs: number;
+  /** Files compacted by the OPTIMIZE that follows. */
+  compactedFiles: number;
+  /** Table version after the retention. */
+  version?: number;
+}
+
 let fileSeq = 0;
 
 export class DeliveryLog {
@@ -235,6 +260,62 @@ export class DeliveryLog {
          WHERE rn = 1 AND status IN (${statuses.map(literal).join(', ')})
          ORDER BY sent_at DESC ${opts.limit ? `LIMIT ${Math.floor(opts.limit)}` : ''}`,
       );
+    });
+  }
+
+  /**
+   * Retention: deletes the history of settled deliveries — every row of an (alert,
+   * destination, kind) pair that reached a final status (`sent`, `failed`, `dead_letter`,
+   * `suppressed`) and whose newest row is older than `retentionMs` — then compacts the table.
+   * A pair without a final status (`pending` for a digest, `retrying`) keeps all its rows
+   * however old: they are the notifier's memory of a delivery not done, so guaranteed
+   * delivery is unchanged. Whole pairs go, so no orphaned `retrying` attempt of a delivered
+   * alert is left to look like one in flight.
+   *
+   * At most once per clock hour per lake: the DELETE commits a txn whose version is the hour
+   * (also when nothing expired), and a run finding this hour's txn does nothing.
+   */
+  applyRetention(retentionMs: number, now = Date.now()): Promise<RetentionResult> {
+    return this.serial(async () => {
+      const none: RetentionResult = { ran: false, deletedRows: 0, pairs: 0, compactedFiles: 0 };
+      const table = await this.lake.table(DELIVERIES_TABLE);
+      if (!table) return none;
+      const hour = Math.floor(now / RETENTION_PERIOD_MS);
+      const last = await table.txnVersion(RETENTION_APP_ID);
+      if (last !== undefined && last >= hour) return none;
+      const rel = await this.scan();
+      if (!rel) return none;
+      const cutoff = `CAST(${literal(new Date(now - retentionMs).toISOString().replace('T', ' ').replace('Z', ''))} AS TIMESTAMP)`;
+      const expired = `__talon_deliveries_expired_${process.pid}`;
+      try {
+        await this.lake.db.run(
+          `CREATE OR REPLACE TEMP TABLE ${expired} AS
+           SELECT alert_id, destination, kind FROM ${rel}
+           GROUP BY alert_id, destination, kind
+           HAVING max(sent_at) < ${cutoff}
+              AND bool_or(status IN (${FINAL_STATUSES.map(literal).join(', ')}))`,
+        );
+        const [{ n }] = await this.lake.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM ${expired}`);
+        const deleted = await table.deleteWhere(
+          `sent_at < ${cutoff} AND (alert_id, destination, kind) IN (SELECT alert_id, destination, kind FROM ${expired})`,
+          {
+            txn: { appId: RETENTION_APP_ID, version: hour },
+            commitInfo: { talonQuery: 'notify:retention' },
+          },
+        );
+        // Another process ran this hour's retention first.
+        if (deleted.skipped) return { ...none, version: deleted.version };
+        const compacted = await table.optimize({ targetFileSize: COMPACT_TARGET_BYTES });
+        return {
+          ran: true,
+          deletedRows: deleted.metrics.numDeletedRows ?? 0,
+          pairs: Number(n),
+          compactedFiles: compacted.metrics.numRemovedFiles ?? 0,
+          version: compacted.version,
+        };
+      } finally {
+        await this.lake.db.run(`DROP TABLE IF EXISTS ${expired}`).catch(() => undefined);
+      }
     });
   }
 

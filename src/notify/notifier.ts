@@ -17,6 +17,7 @@ import type { Destination, DeliveryResult, NotifyMessage } from './destination.j
 import { createDestination } from './destinations/index.js';
 import {
   DeliveryLog,
+  RETENTION_PERIOD_MS,
   pairKey,
   suppressionKey,
   type DeliveryRecord,
@@ -24,7 +25,7 @@ import {
   type PendingRecord,
 } from './deliveries.js';
 import { literal } from '../sql/duckdb.js';
-import { sleep } from './limit.js';
+import { sleep } from '../util/sleep.js';
 import { alertEntity, alertMessage, digestMessage, maxSeverity, resolveMessage } from './message.js';
 import { backoffMs, type RetryPolicy } from './retry.js';
 import { Router } from './routes.js';
@@ -42,7 +43,10 @@ export interface NotifierOptions {
   /** Stops waiting (backoff, throttle) early; the batch then fails and is replayed. */
   signal?: AbortSignal;
   version?: string;
-  /** Wall clock in epoch ms, deciding which grouping windows have closed (tests). */
+  /**
+   * Wall clock in epoch ms (tests): decides which grouping windows have closed, stamps
+   * `sent_at` of the deliveries, and dates the retention.
+   */
   now?: () => number;
 }
 
@@ -64,6 +68,9 @@ export class Notifier {
   private readonly groupWindowMs: number;
   private readonly suppressionMs: number;
   private recordCommits = 0;
+  private readonly retentionMs: number;
+  /** The clock hour this notifier last applied the deliveries retention in. */
+  private retentionHour = -1;
   /** Batches and timed flushes of held digests run one at a time (they plan from the same pending rows). */
   private lock: Promise<unknown> = Promise.resolve();
 
@@ -105,6 +112,7 @@ export class Notifier {
     }
     this.groupWindowMs = parseDuration(config.grouping.window);
     this.suppressionMs = parseDuration(config.suppression.window);
+    this.retentionMs = parseDuration(config.deliveries_retention);
   }
 
   destination(name: string): Destination | undefined {
@@ -156,9 +164,38 @@ export class Notifier {
     closed: Alert[] = [],
     opts: { flushAll?: boolean } = {},
   ): Promise<BatchCounts> {
-    const p = this.lock.then(() => this.processLocked(inserted, closed, opts.flushAll ?? false));
+    const p = this.lock.then(async () => {
+      const counts = await this.processLocked(inserted, closed, opts.flushAll ?? false);
+      await this.maintainDeliveries();
+      return counts;
+    });
     this.lock = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * notify.deliveries_retention, after a batch: at most once per clock hour here, and per lake
+   * through the retention's txn (DeliveryLog.applyRetention). A failure is logged, not thrown:
+   * the deliveries are already recorded, and the next hour tries again.
+   */
+  private async maintainDeliveries(): Promise<void> {
+    if (this.retentionMs <= 0) return;
+    const now = this.opts.now?.() ?? Date.now();
+    const hour = Math.floor(now / RETENTION_PERIOD_MS);
+    if (hour === this.retentionHour) return;
+    this.retentionHour = hour;
+    try {
+      const r = await this.deliveries.applyRetention(this.retentionMs, now);
+      if (r.ran)
+        this.opts.log?.('deliveries retention', {
+          deleted_rows: r.deletedRows,
+          pairs: r.pairs,
+          compacted_files: r.compactedFiles,
+          version: r.version,
+        });
+    } catch (err) {
+      this.opts.log?.('deliveries retention failed; retrying next hour', { error: String(err) });
+    }
   }
 
   /** Sends held digests whose window has closed (all of them with `all`, e.g. at the end of an available-now run). */
@@ -212,7 +249,7 @@ export class Notifier {
     const suppressedRows: DeliveryRecord[] = [];
     const holdRows: DeliveryRecord[] = [];
     const plans = new Map<string, Planned[]>();
-    const now = new Date().toISOString();
+    const now = new Date(nowMs).toISOString();
 
     for (const dest of this.destinations) {
       const mine = inserted.filter(
@@ -389,7 +426,7 @@ export class Notifier {
         const rows: DeliveryRecord[] = [];
         const next: Planned[] = [];
         let retryAfter: number | undefined;
-        const at = new Date().toISOString();
+        const at = new Date(this.opts.now?.() ?? Date.now()).toISOString();
         pending.forEach((p, j) => {
           const r = results[j] ?? { ok: false, retryable: true, error: 'destination returned no result' };
           const status: DeliveryStatus = r.ok

@@ -78,3 +78,24 @@ test('a route to an unknown destination is a configuration error naming it', asy
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('notify.deliveries_retention: default 30d, 0 keeps forever, a malformed value names the key', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'talon-notify-cfg-'));
+  try {
+    const defaults = await loadConfig({ env: {}, cwd: dir, overrides: {} });
+    assert.equal(defaults.notify.deliveries_retention, '30d');
+    const viaEnv = await loadConfig({
+      env: { TALON_NOTIFY__DELIVERIES_RETENTION: '0' },
+      cwd: dir,
+      overrides: {},
+    });
+    assert.equal(Number(viaEnv.notify.deliveries_retention), 0);
+    await writeFile(path.join(dir, 'talon.yaml'), 'notify:\n  deliveries_retention: a month\n');
+    await assert.rejects(
+      loadConfig({ env: {}, cwd: dir, overrides: {} }),
+      (err: Error) => err.name === 'ConfigError' && /notify\.deliveries_retention/.test(err.message),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -5,8 +5,18 @@
  * (proxies, tests).
  */
 import { z } from 'zod';
+import { parseDuration } from '../engine/duration.js';
 
 const duration = z.union([z.string(), z.number()]);
+
+function validDuration(d: string | number): boolean {
+  try {
+    parseDuration(d);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const throttle = z
   .object({
@@ -200,6 +210,14 @@ export const notifySchema = z
     concurrency: z.number().int().positive().default(8),
     /** Continuous trigger: how often the alerts table's next commit is looked for. */
     poll_ms: z.number().int().positive().default(500),
+    /**
+     * Settled delivery history (pairs sent, failed, dead-lettered or suppressed) older than
+     * this is deleted from `deliveries`, at most once an hour; 0 = keep forever. Pending and
+     * retrying deliveries are never removed.
+     */
+    deliveries_retention: duration
+      .default('30d')
+      .refine((d) => validDuration(d), 'expected a duration such as 30d, 12h or 0 (keep forever)'),
   })
   .strict();
 
