@@ -46,7 +46,7 @@ export function eventIocSql(iocType: string, valueSql: string): string {
 export function ipv4IntSql(v: string): string {
   const o = (n: number) => `CAST(TRY_CAST(split_part(${v}, '.', ${n}) AS UTINYINT) AS UBIGINT)`;
   return `(CASE WHEN length(${v}) - length(replace(${v}, '.', '')) = 3
-    THEN (${o(1)} << 24) | (${o(2)} << 16) | (${o(3)} << 8) | ${o(4)} END)`;
+    THEN (${o(1)} << CAST(24 AS UBIGINT)) | (${o(2)} << CAST(16 AS UBIGINT)) | (${o(3)} << CAST(8 AS UBIGINT)) | ${o(4)} END)`;
 }
 
 /**
@@ -65,7 +65,7 @@ export function ipv6IntSql(v: string): string {
   const half = (from: number) => `TRY_CAST(('0x' || substr(${hex}, ${from}, 16)) AS UBIGINT)`;
   return `(CASE WHEN regexp_full_match(${s}, '[0-9a-f:]{2,39}') AND len(${full}) = 8
       AND NOT list_bool_or(list_transform(${full}, g -> g = '' OR length(g) > 4))
-    THEN (CAST(${half(1)} AS UHUGEINT) << 64) | CAST(${half(17)} AS UHUGEINT) END)`;
+    THEN (CAST(${half(1)} AS UHUGEINT) << CAST(64 AS UHUGEINT)) | CAST(${half(17)} AS UHUGEINT) END)`;
 }
 
 export interface DomainIndex {
@@ -128,7 +128,7 @@ export async function buildIocIndex(
     const int = type === 'IPv4-CIDR' ? ipv4IntSql(addr) : ipv6IntSql(addr);
     const rel = await batch.temp(
       `ioc_${type.replace('-', '_')}`,
-      `SELECT *, __addr >> (${bits} - __prefix) AS __net FROM (SELECT * FROM (
+      `SELECT *, __addr >> CAST(${bits} - __prefix AS ${bits === 32 ? 'UBIGINT' : 'UHUGEINT'}) AS __net FROM (SELECT * FROM (
          SELECT *, CAST(TRY_CAST(split_part(ioc, '/', 2) AS INTEGER) AS INTEGER) AS __prefix, ${int} AS __addr
          FROM ${active} WHERE ioc_type = ${literal(type)})
        WHERE __addr IS NOT NULL AND __prefix BETWEEN 1 AND ${bits})`,
@@ -234,7 +234,7 @@ export function matchSql(
   const byRange = (branches: string[], idx: CidrIndex | undefined, type: string, bits: number) => {
     if (!branches.length || !idx) return;
     parts.push(`SELECT e.* EXCLUDE (__addr, __prefix, __net), ${literal(type)} AS ioc_type, i.ioc, ${IOC_DETAILS}
-      FROM (SELECT *, __addr >> (${bits} - __prefix) AS __net FROM (${branches.join(' UNION ALL ')})
+      FROM (SELECT *, __addr >> CAST(${bits} - __prefix AS ${bits === 32 ? 'UBIGINT' : 'UHUGEINT'}) AS __net FROM (${branches.join(' UNION ALL ')})
             WHERE __addr IS NOT NULL) e
       JOIN ${idx.rel} i ON i.__prefix = e.__prefix AND i.__net = e.__net ${where}`);
   };

@@ -5,7 +5,8 @@ import { appendEvents, openTempLake } from '../engine/test-support.js';
 import type { Lake } from '../lake/lake.js';
 import { listAlerts } from '../alerts/alerts.js';
 import { detectionQueries, loadDetections } from './registry.js';
-import { detectSettings } from './detection.js';
+import { DEFAULT_IOC_MAPPINGS, detectSettings } from './detection.js';
+import { writeIocs } from './ioc-test-support.js';
 import { retroHuntQuery } from './retrohunt.js';
 import { loadIocText } from '../intel/load.js';
 
@@ -14,11 +15,16 @@ const D = 24 * H;
 const EVIL_IP = '203.0.113.66';
 const EVIL_HASH = 'c'.repeat(64);
 
-async function run(lake: Lake, scans: [string, number, number][] = []) {
-  const set = await loadDetections({}, { only: ['ioc_match'], rulesDir: '/nonexistent' });
+async function run(
+  lake: Lake,
+  scans: [string, number, number][] = [],
+  extraMappings: Record<string, Record<string, string>> = {},
+) {
+  const cfg = { ioc_mappings: { ...DEFAULT_IOC_MAPPINGS, ...extraMappings } };
+  const set = await loadDetections(cfg, { only: ['ioc_match'], rulesDir: '/nonexistent' });
   const queries = [
     ...detectionQueries(set),
-    retroHuntQuery(detectSettings(), { onScan: (t, n, total) => scans.push([t, n, total]) }),
+    retroHuntQuery(detectSettings(cfg), { onScan: (t, n, total) => scans.push([t, n, total]) }),
   ];
   return new Pipeline(lake, queries).runAvailableNow();
 }
@@ -152,6 +158,108 @@ test('retro-hunt: an IPv4 CIDR IoC matches past connections to addresses inside 
       alerts.map((a) => a.dedup_key),
       ['A|IPv4-CIDR|198.18.0.0/15'],
     );
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('retro-hunt: domain IoCs hunt past subdomains, IPv6 CIDRs past addresses; allow-listed IoCs hunt nothing', async () => {
+  const t = await openTempLake('talon-retro-ext-');
+  try {
+    const now = Date.now();
+    const ev = (aid: string, fields: Record<string, unknown>) => ({
+      aid,
+      id: `e-${aid}`,
+      cid: 'c1',
+      aip: '192.0.2.1',
+      timestamp: now - 3 * D,
+      ...fields,
+    });
+    await appendEvents(t.lake, 'DnsRequest', [
+      ev('A', { DomainName: 'cdn.x.evil.com', DomainName_psl: { registered_domain: 'evil.com' } }),
+      ev('B', { DomainName: 'notevil.com', DomainName_psl: { registered_domain: 'notevil.com' } }),
+      ev('C', { DomainName: 'www.allowed.net', DomainName_psl: { registered_domain: 'allowed.net' } }),
+    ]);
+    await appendEvents(t.lake, 'NetworkConnectIP6', [
+      ev('V', { RemoteAddressIP6: '2001:db8:aa:1::5' }),
+      ev('W', { RemoteAddressIP6: '2001:db8:ab::5' }),
+    ]);
+    await run(t.lake, [], { networkconnectip6: { RemoteAddressIP6: 'IPv6' } });
+    // Published after the events, first_seen now.
+    await writeIocs(t.lake, [
+      { ioc: 'x.evil.com', ioc_type: 'domain', first_seen: now },
+      { ioc: 'allowed.net', ioc_type: 'domain', first_seen: now, allow_listed: true },
+      { ioc: '2001:db8:aa::/48', ioc_type: 'IPv6-CIDR', first_seen: now },
+    ]);
+    await run(t.lake, [], { networkconnectip6: { RemoteAddressIP6: 'IPv6' } });
+    const alerts = await listAlerts(t.lake);
+    assert.deepEqual(alerts.map((a) => [a.dedup_key, a.tags.includes('retro')]).sort(), [
+      ['A|domain|x.evil.com', true],
+      ['V|IPv6-CIDR|2001:db8:aa::/48', true],
+    ]);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('retro-hunt: an expired IoC the feed re-publishes is hunted in its new window only; an allow-list flip back hunts again', async () => {
+  const t = await openTempLake('talon-retro-reactivate-');
+  try {
+    const now = Date.now();
+    const conn = (aid: string, ago: number) => ({
+      aid,
+      id: `e-${aid}-${ago}`,
+      cid: 'c1',
+      aip: '192.0.2.1',
+      RemoteAddressIP4: EVIL_IP,
+      timestamp: now - ago,
+    });
+    const ioc = { ioc: EVIL_IP, ioc_type: 'IPv4', first_seen: now - 20 * D };
+    // Valid from 20 to 15 days ago; A is seen inside that window, again after it expired, and
+    // B only after it expired.
+    await writeIocs(t.lake, [{ ...ioc, last_seen: now - 15 * D }]);
+    await appendEvents(t.lake, 'NetworkConnectIP4', [
+      conn('A', 18 * D),
+      conn('A', 10 * D),
+      conn('B', 12 * D),
+    ]);
+    await run(t.lake);
+    const keys = async () =>
+      (await listAlerts(t.lake))
+        .map((a) => `${a.dedup_key}@${Math.round((now - Date.parse(a.event_time)) / D)}d`)
+        .sort();
+    assert.deepEqual(await keys(), [`A|IPv4|${EVIL_IP}@18d`]);
+
+    // The feed re-publishes it: valid until 5 days from now. Events after the old end become
+    // matches; the one inside the old window is not alerted twice.
+    await writeIocs(t.lake, [{ ...ioc, last_seen: now + 5 * D }]);
+    await run(t.lake);
+    assert.deepEqual(await keys(), [
+      `A|IPv4|${EVIL_IP}@10d`,
+      `A|IPv4|${EVIL_IP}@18d`,
+      `B|IPv4|${EVIL_IP}@12d`,
+    ]);
+    const retro = (await listAlerts(t.lake)).filter((a) => a.tags.includes('retro'));
+    assert.equal(retro.length, 2);
+
+    // Re-published again without extending anything: nothing new.
+    await writeIocs(t.lake, [{ ...ioc, last_seen: now + 5 * D }]);
+    await run(t.lake);
+    assert.equal((await listAlerts(t.lake)).length, 3);
+
+    // Allow-listed: C's connection is not matched live; cleared again: the retro-hunt finds it.
+    await writeIocs(t.lake, [{ ...ioc, last_seen: now + 5 * D, allow_listed: true }]);
+    await appendEvents(t.lake, 'NetworkConnectIP4', [conn('C', 1 * D)]);
+    await run(t.lake);
+    assert.equal((await listAlerts(t.lake)).length, 3);
+    await writeIocs(t.lake, [{ ...ioc, last_seen: now + 5 * D, allow_listed: false }]);
+    await run(t.lake);
+    assert.deepEqual(await keys(), [
+      `A|IPv4|${EVIL_IP}@10d`,
+      `A|IPv4|${EVIL_IP}@18d`,
+      `B|IPv4|${EVIL_IP}@12d`,
+      `C|IPv4|${EVIL_IP}@1d`,
+    ]);
   } finally {
     await t.cleanup();
   }
