@@ -96,3 +96,32 @@ test('IPv6 ranges from 128-bit decimal numbers', () => {
   assert.equal(table.lookup(w('::1')), null);
   assert.equal(table.lookup(w('ffff::1')), null);
 });
+
+test('load() caches the parsed table: the cached copy answers like the CSV', async () => {
+  const { mkdtemp, writeFile, readdir, rm } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'talon-asn-cache-'));
+  try {
+    const csvFile = path.join(dir, 'asn.csv');
+    await writeFile(
+      csvFile,
+      '16777216,16777471,13335,"Cloudflare, ""Inc"""\n16843008,16843263,15169,Google LLC\n',
+    );
+    const cacheDir = path.join(dir, 'cache');
+    const fresh = AsnRanges.load(csvFile, 1, cacheDir);
+    assert.equal((await readdir(cacheDir)).filter((f) => f.endsWith('.bin')).length, 1);
+    const cached = AsnRanges.load(csvFile, 1, cacheDir);
+    for (const ip of [16777216 + 5, 16843008 + 8, 99]) {
+      assert.deepEqual(cached.lookup([ip]), fresh.lookup([ip]));
+    }
+    assert.equal(cached.lookup([16777221])?.as_org, 'Cloudflare, "Inc"');
+    // a damaged cache file is ignored and rewritten
+    const [bin] = (await readdir(cacheDir)).filter((f) => f.endsWith('.bin'));
+    await writeFile(path.join(cacheDir, bin), 'garbage');
+    assert.equal(AsnRanges.load(csvFile, 1, cacheDir).lookup([16843009])?.as_number, 15169);
+    assert.equal(AsnRanges.load(csvFile, 1, cacheDir).lookup([16843009])?.as_number, 15169);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

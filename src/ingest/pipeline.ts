@@ -45,6 +45,13 @@ export interface IngestOptions {
   batchEvents?: number;
   /** Enrichment (GeoIP/ASN/PSL); null turns it off. Default: `Enricher.open()` (bundled DBs). */
   enricher?: Enricher | null;
+  /**
+   * Parquet codec of the tables ingest creates (Delta table property
+   * `delta.parquet.compression.codec`, read by the lake writer); default 'snappy' (config
+   * ingest.parquet_codec). Snappy is Spark's and DuckDB's default and costs about a third less
+   * CPU to write than zstd, at files ~1.5× larger. Tables that exist keep their codec.
+   */
+  parquetCodec?: 'snappy' | 'zstd' | 'gzip' | 'lz4' | 'uncompressed';
   /** Where staging files go; default: the OS temp folder. */
   stagingDir?: string;
   /** Stops after the batch in work (watchers). */
@@ -81,7 +88,6 @@ export interface GroupSummary {
   skippedTables: string[];
 }
 
-const EVENT_TABLE_SPEC = { partitionColumns: ['event_date'] };
 const HEARTBEAT_MS = 30_000;
 const QUARANTINE_COLUMNS =
   "{'src': 'INTEGER', 'line': 'BIGINT', 'raw': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR'}";
@@ -375,31 +381,31 @@ export class IngestPipeline {
       const useDomains = this.enricher !== null && stager.domains.size > 0;
       if (useIps) await this.enricher!.ipTable(db, ipTable, stager.ips);
       if (useDomains) await this.enricher!.domainTable(db, domainTable, stager.domains);
-      for (const stage of stages) {
-        const live = [...stage.rowsByFile.keys()].filter((k) => !excluded.includes(k));
-        if (live.length === 0) continue;
-        const table = await this.lake.createTable(
-          stage.schema.displayName,
-          stage.schema.secondary ? {} : EVENT_TABLE_SPEC,
-        );
-        const name = (await table.name()) ?? stage.schema.displayName;
-        if (((await table.txnVersion(appId)) ?? 0) >= 1) {
-          group.skippedTables.push(name);
-          continue;
+      await this.withEventSideProbing(useIps || useDomains, async () => {
+        for (const stage of stages) {
+          const live = [...stage.rowsByFile.keys()].filter((k) => !excluded.includes(k));
+          if (live.length === 0) continue;
+          const table = await this.lake.createTable(stage.schema.displayName, {
+            partitionColumns: stage.schema.secondary ? [] : ['event_date'],
+            properties: { 'delta.parquet.compression.codec': this.opts.parquetCodec ?? 'snappy' },
+          });
+          const name = (await table.name()) ?? stage.schema.displayName;
+          if (((await table.txnVersion(appId)) ?? 0) >= 1) {
+            group.skippedTables.push(name);
+            continue;
+          }
+          const relation = tableRelation(stage, {
+            ipTable: useIps ? ipTable : undefined,
+            domainTable: useDomains ? domainTable : undefined,
+            excludeFiles: excluded,
+            maxObjectBytes: Math.max(16 * 1024 * 1024, this.maxLineBytes * 2 + 4096),
+          });
+          const rows = await this.writeTable(table, stage, relation, txn);
+          for (const [idx, n] of stage.rowsByFile) if (!excluded.includes(idx)) perFile[idx][name] = n;
+          group.tables[name] = rows;
+          group.events += rows;
         }
-        const relation = tableRelation(stage, {
-          ipTable: useIps ? ipTable : undefined,
-          domainTable: useDomains ? domainTable : undefined,
-          excludeFiles: excluded,
-          maxObjectBytes: Math.max(16 * 1024 * 1024, this.maxLineBytes * 2 + 4096),
-        });
-        const rows = await this.withEventSideProbing(useIps || useDomains, () =>
-          this.writeTable(table, stage, relation, txn),
-        );
-        for (const [idx, n] of stage.rowsByFile) if (!excluded.includes(idx)) perFile[idx][name] = n;
-        group.tables[name] = rows;
-        group.events += rows;
-      }
+      });
       group.quarantined = await this.writeQuarantine(stager, files, excluded, txn);
       await this.writeIngestLog(stager, files, perFile, txn);
     } finally {
