@@ -110,7 +110,11 @@ export const vulnerableServices: Detection = {
               aid, ComputerName AS host, NULL::VARCHAR AS "user",
               source_table AS evidence_table, source_version AS evidence_version,
               CAST(to_json(f) AS VARCHAR) AS evidence
-            FROM ${flagged} f)`;
+            FROM ${flagged} f
+            -- One alert per (aid, port, window): only the earliest listens of each can become its
+            -- evidence, so the rest skip the JSON and hashing (a host re-listens at every boot).
+            QUALIFY rank() OVER (
+              PARTITION BY aid, LocalPort, floor(epoch_ms(timestamp) / ${meta.windowMs}) ORDER BY timestamp) = 1)`;
           return {
             vulnerable_services: `SELECT * EXCLUDE (source_table, source_version) FROM ${flagged}`,
             alerts: alertRowsSql(meta, candidates, batch.nowSql),

@@ -111,22 +111,21 @@ export class MicroBatch {
       if (!table) continue;
       const types = src.changeTypes ?? ['insert'];
       let expr: string;
+      let known: string[] | undefined;
       if (range.end > range.start) {
         const changes = await readChanges(table, range.start, range.end);
+        // The change feed's columns are the table's (at `end`) plus the three change columns:
+        // known from the log, so no DESCRIBE round trip is needed to project or look them up.
+        const fields = (await table.snapshot({ version: range.end })).schema.fields.map((f) => f.name);
+        const cdfCols = ['_change_type', '_commit_version', '_commit_timestamp'];
+        let have = [...fields, ...cdfCols];
         let select = '*';
         if (src.columns) {
-          const wanted = new Set([
-            ...src.columns.map((c) => c.split('.')[0].toLowerCase()),
-            '_change_type',
-            '_commit_version',
-            '_commit_timestamp',
-          ]);
-          const have = await this.db.columns(`SELECT * FROM ${changes}`);
-          select = have
-            .filter((c) => wanted.has(c.name.toLowerCase()))
-            .map((c) => ident(c.name))
-            .join(', ');
+          const wanted = new Set([...src.columns.map((c) => c.split('.')[0].toLowerCase()), ...cdfCols]);
+          have = have.filter((c) => wanted.has(c.toLowerCase()));
+          select = have.map((c) => ident(c)).join(', ');
         }
+        known = have;
         expr = `SELECT ${select} FROM ${changes} WHERE _change_type IN (${types.map(literal).join(', ')})`;
       } else {
         const snap = await table.snapshot({ version: range.end });
@@ -138,6 +137,7 @@ export class MicroBatch {
       // it (explode, filter, join), reading only the columns it needs.
       const name = src.materialize ? await this.temp(key, expr) : await this.view(key, expr);
       this.sources.set(key, name);
+      if (known) this.columnCache.set(name, new Map(known.map((c) => [c.toLowerCase(), c])));
       const planned = this.offsets.rows?.[key];
       this.metrics[`rows.${key}`] = planned ?? (await this.count(name));
     }
