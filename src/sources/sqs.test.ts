@@ -2,6 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
 import {
@@ -24,6 +27,13 @@ before(async () => {
 after(async () => {
   await aws.stop();
 });
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) out.push(e.name);
+  return out;
+}
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
@@ -70,6 +80,7 @@ function source(queueUrl: string, extra: Partial<SqsSourceOptions> = {}): SqsSou
     waitTimeSeconds: 1,
     s3: { forcePathStyle: true },
     log: () => {},
+    downloadRetryMs: 10,
     ...extra,
   });
 }
@@ -361,15 +372,119 @@ describe('SqsSource', { timeout: 90_000 }, () => {
     assert.equal(gone.expectedSize, 123);
     assert.equal((await readAll(await gone.open())).length, 0);
     assert.equal(errors[0]?.object, gone.name);
+    assert.equal(errors.length, 1);
     await b.ack();
-    // Other S3 errors (here: no such bucket) are not papered over.
-    await aws.sendMessage(queueUrl, JSON.stringify({ ...manifest, bucket: 'no-such-bucket-here' }));
-    const elsewhere = await nextBatch(it);
-    await assert.rejects(elsewhere.files[0].open(), /bucket/i);
-    await elsewhere.ack();
+    await eventually(queueIsEmpty(queueUrl), 'deleted after ack');
     ac.abort();
     await it.return?.();
     await src.close();
+  });
+
+  test('a file that cannot be downloaded leaves its message for redelivery; the worker goes on', async () => {
+    const queueUrl = await aws.createQueue();
+    const failing = await uploadBatch(2);
+    const good = await uploadBatch(1);
+    const fault = aws.failObject(bucket, failing.files[1].path, { status: 503, code: 'SlowDown' });
+    const failingId = await aws.sendMessage(queueUrl, JSON.stringify(failing));
+    const noBucketId = await aws.sendMessage(
+      queueUrl,
+      JSON.stringify({ ...good, bucket: 'no-such-bucket-here' }),
+    );
+    const goodId = await aws.sendMessage(queueUrl, JSON.stringify(good));
+    const errors: Array<{ msg: string; f?: Record<string, unknown> }> = [];
+    const src = source(queueUrl, {
+      visibilityTimeout: 2,
+      heartbeatSeconds: 0,
+      downloadAttempts: 2,
+      log: (level, msg, f) => void (level === 'error' && errors.push({ msg, f })),
+    });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    // The two messages whose files cannot be had are skipped over, not fatal.
+    const b = await nextBatch(it);
+    assert.equal(b.id, goodId);
+    assert.ok(fault.served >= 2, 'the failing GET was retried');
+    const byMessage = new Map(errors.map((e) => [e.f?.message_id, e]));
+    assert.equal(byMessage.get(failingId)?.f?.object, `s3://${bucket}/${failing.files[1].path}`);
+    assert.match(String(byMessage.get(failingId)?.f?.error), /SlowDown|503/);
+    assert.match(String(byMessage.get(failingId)?.msg), /leaving the message for redelivery/);
+    assert.match(String(byMessage.get(noBucketId)?.f?.error), /NoSuchBucket|bucket/i);
+    await b.ack();
+    // Not deleted: both are still on the queue (in flight, or visible again after the timeout).
+    const view = await aws.inspectQueue(queueUrl.split('/').pop()!);
+    const left = [
+      ...(view?.messages.inflight.map((x) => x.message.messageId) ?? []),
+      ...(view?.messages.ready.map((x) => x.messageId) ?? []),
+    ];
+    assert.deepEqual(left.sort(), [failingId, noBucketId].sort());
+    fault.clear();
+    const again = await nextBatch(it);
+    assert.equal(again.id, failingId, 'redelivered after the visibility timeout');
+    for (const [i, f] of again.files.entries()) {
+      assert.equal(md5(await readAll(await f.open())), failing.files[i].checksum);
+    }
+    await again.ack();
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
+  test('a download cut mid-body resumes with a Range GET pinned to the ETag', async () => {
+    const queueUrl = await aws.createQueue();
+    const manifest = await uploadBatch(1, 400);
+    const key = manifest.files[0].path;
+    assert.ok(manifest.files[0].size > 1000);
+    const fault = aws.failObject(bucket, key, { cutAfterBytes: 700, times: 1 });
+    await aws.sendMessage(queueUrl, JSON.stringify(manifest));
+    const warnings: Array<Record<string, unknown> | undefined> = [];
+    const src = source(queueUrl, { log: (level, _m, f) => void (level === 'warn' && warnings.push(f)) });
+    const ac = new AbortController();
+    const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+    const b = await nextBatch(it);
+    const bytes = await readAll(await b.files[0].open());
+    assert.equal(bytes.length, manifest.files[0].size);
+    assert.equal(md5(bytes), manifest.files[0].checksum);
+    assert.equal(fault.served, 1);
+    assert.equal(warnings.length, 1, 'one retry');
+    assert.deepEqual(
+      fault.ranges,
+      ['', 'bytes=700-'],
+      `the second GET asked only for the rest ${JSON.stringify(warnings)}`,
+    );
+    await b.ack();
+    ac.abort();
+    await it.return?.();
+    await src.close();
+  });
+
+  test('downloads are staged locally and removed on ack, nack and close', async () => {
+    const queueUrl = await aws.createQueue();
+    const downloadDir = await mkdtemp(path.join(os.tmpdir(), 'talon-sqs-dl-'));
+    try {
+      await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(2)));
+      await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1)));
+      const src = source(queueUrl, { downloadDir });
+      const ac = new AbortController();
+      const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+      const staged = async () => (await listFiles(downloadDir)).length;
+      const a = await nextBatch(it);
+      assert.equal(await staged(), 2);
+      await a.nack!(new Error('test'));
+      assert.equal(await staged(), 0, 'nack removes the files');
+      const b = await nextBatch(it);
+      assert.ok((await staged()) > 0);
+      await b.ack();
+      assert.equal(await staged(), 0, 'ack removes the files');
+      const c = await nextBatch(it);
+      assert.ok((await staged()) > 0);
+      await c.ack();
+      ac.abort();
+      await it.return?.();
+      await src.close();
+      assert.deepEqual(await readdir(downloadDir), [], 'close removes the source folder');
+    } finally {
+      await rm(downloadDir, { recursive: true, force: true });
+    }
   });
 
   test('a queue that does not exist fails the source instead of retrying forever', async () => {

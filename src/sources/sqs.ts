@@ -15,6 +15,23 @@
  *   pipeline's ingest log (keyed by `SourceFile.id` = `s3://bucket/key#<md5>`) makes the
  *   redelivery add nothing. Several workers on one queue share the load — that is SQS.
  *
+ * Downloads: before a message becomes a batch, every file it announces is downloaded to a
+ * local staging folder (`downloadDir`, default the OS temp dir; removed on ack/nack/close).
+ * A failed GetObject or a connection cut mid-body is retried `downloadAttempts` times with
+ * back-off, resuming a cut download with a `Range` GET pinned to the first response's ETag
+ * (`If-Match`; a changed object starts over). A file that still cannot be had (S3 5xx,
+ * throttling, network, access denied) never stops the worker: the error is logged with the
+ * message id, receive count and object key, the message is left in flight — not deleted, not
+ * handed to the pipeline — and the worker goes on with the next message. SQS makes it visible
+ * again after the visibility timeout, so another attempt happens then, on any worker. How
+ * often is bounded by the queue, not by Talon: a queue you own should have a redrive policy
+ * (`maxReceiveCount` → dead-letter queue); CrowdStrike's FDR queue keeps a message until its
+ * retention period ends. A missing object (`NoSuchKey` on every attempt) is different: FDR
+ * deletes objects after 7 days, so retrying cannot help and would make the message a poison
+ * pill. That file opens as zero bytes, the pipeline's size/MD5 check quarantines it
+ * (`md5_mismatch`/`size_mismatch`, "got 0 bytes"), the rest of the batch is ingested and the
+ * message is deleted after the commit; the source logs the missing key as an error.
+ *
  * Message bodies accepted: the FDR manifest; the S3 event notification
  * (`Records[].s3.bucket.name / object.key / size / eTag`, for buckets you own that notify a
  * queue); either wrapped in an SNS envelope (`{"Type":"Notification","Message":"…"}`).
@@ -31,6 +48,10 @@
  * message is logged (message id, receive count, reason) and left in flight, to come back after
  * the visibility timeout and reach the queue's redrive policy / DLQ — for queues you own.
  */
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
   ChangeMessageVisibilityCommand,
@@ -75,6 +96,14 @@ export interface SqsSourceOptions {
     /** Default: true when an endpoint is set (MinIO, LocalStack, fauxqs), else false. */
     forcePathStyle?: boolean;
   };
+  /** Folder for the files of messages in work (default: the OS temp dir). */
+  downloadDir?: string;
+  /** GetObject attempts per file within one receipt of a message (default 4). */
+  downloadAttempts?: number;
+  /** First back-off between attempts, doubled each time up to 30 s (default 1000 ms). */
+  downloadRetryMs?: number;
+  /** Files of one message downloaded at once (default 4). */
+  downloadConcurrency?: number;
   /** What to do with a body that is not a manifest; see the module comment. */
   malformed?: 'quarantine' | 'leave';
   /** Use these clients instead of building them (their settings win). */
@@ -88,6 +117,9 @@ export const SQS_DEFAULTS = {
   waitTimeSeconds: 20,
   maxMessages: 1,
   malformed: 'quarantine',
+  downloadAttempts: 4,
+  downloadRetryMs: 1000,
+  downloadConcurrency: 4,
 } as const;
 
 /**
@@ -227,6 +259,23 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** GetObject's body as a Node stream (a Readable in Node; a web stream elsewhere). */
+function toReadable(body: unknown): Readable | undefined {
+  if (body instanceof Readable) return body;
+  if (body && typeof (body as ReadableStream).getReader === 'function') {
+    return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
+  }
+  return undefined;
 }
 
 function errorName(err: unknown): string {
@@ -379,6 +428,13 @@ export class SqsSource implements FdrSource {
   private readonly ownsS3: boolean;
   private readonly held = new Set<InFlightMessage>();
   private closed = false;
+  private readonly downloadDir: string;
+  private readonly downloadAttempts: number;
+  private readonly downloadRetryMs: number;
+  private readonly downloadConcurrency: number;
+  /** this source's folder under downloadDir (created on first use, removed on close) */
+  private downloadRoot: string | undefined;
+  private downloadSeq = 0;
 
   constructor(opts: SqsSourceOptions) {
     if (!opts.queueUrl) throw new Error('sqs: queueUrl is required');
@@ -401,6 +457,16 @@ export class SqsSource implements FdrSource {
     }
     if (!Number.isInteger(this.maxMessages) || this.maxMessages < 1 || this.maxMessages > 10) {
       throw new Error('sqs: maxMessages must be an integer 1–10');
+    }
+    this.downloadDir = opts.downloadDir ?? os.tmpdir();
+    this.downloadAttempts = opts.downloadAttempts ?? SQS_DEFAULTS.downloadAttempts;
+    this.downloadRetryMs = opts.downloadRetryMs ?? SQS_DEFAULTS.downloadRetryMs;
+    this.downloadConcurrency = opts.downloadConcurrency ?? SQS_DEFAULTS.downloadConcurrency;
+    if (!Number.isInteger(this.downloadAttempts) || this.downloadAttempts < 1) {
+      throw new Error('sqs: downloadAttempts must be an integer ≥ 1');
+    }
+    if (!Number.isInteger(this.downloadConcurrency) || this.downloadConcurrency < 1) {
+      throw new Error('sqs: downloadConcurrency must be an integer ≥ 1');
     }
     this.heartbeatMs = Math.round((opts.heartbeatSeconds ?? this.visibilityTimeout / 3) * 1000);
 
@@ -482,7 +548,7 @@ export class SqsSource implements FdrSource {
           continue;
         }
         const m = received.shift()!;
-        const batch = await this.toBatch(m);
+        const batch = await this.toBatch(m, signal);
         if (batch) yield batch;
       }
     } finally {
@@ -497,7 +563,7 @@ export class SqsSource implements FdrSource {
     return m;
   }
 
-  private async toBatch(m: InFlightMessage): Promise<SourceBatch | undefined> {
+  private async toBatch(m: InFlightMessage, signal: AbortSignal): Promise<SourceBatch | undefined> {
     const body = m.message.Body ?? '';
     const parsed = parseFdrMessageBody(body, this.defaultBucket);
     if (parsed.kind === 'nothing') {
@@ -528,56 +594,177 @@ export class SqsSource implements FdrSource {
       this.log('error', 'sqs: malformed message, sending it to quarantine', fields);
       return this.batchOf(m, [this.malformedFile(m, parsed.reason, body)]);
     }
-    return this.batchOf(
-      m,
-      parsed.objects.map((o) => this.s3File(o)),
-    );
+    const staged = await this.prefetch(m, parsed.objects, signal);
+    if (!staged) return undefined;
+    return this.batchOf(m, staged.files, staged.dir);
   }
 
-  private batchOf(m: InFlightMessage, files: SourceFile[]): SourceBatch {
+  private batchOf(m: InFlightMessage, files: SourceFile[], dir?: string): SourceBatch {
+    const cleanup = async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    };
     return {
       id: m.id,
       files,
-      ack: () => m.delete(),
-      nack: (reason: Error) => m.release(reason),
+      ack: async () => {
+        try {
+          await m.delete();
+        } finally {
+          await cleanup();
+        }
+      },
+      nack: async (reason: Error) => {
+        try {
+          await m.release(reason);
+        } finally {
+          await cleanup();
+        }
+      },
       heartbeat: () => m.extend(),
     };
   }
 
-  private s3File(o: AnnouncedObject): SourceFile {
+  /** The file as the pipeline sees it: its local copy (or zero bytes when the object is gone). */
+  private s3File(o: AnnouncedObject, local: string | undefined): SourceFile {
     const url = `s3://${o.bucket}/${o.key}`;
     const file: SourceFile = {
       // The MD5 pins the content: the same key rewritten with other bytes is another file.
       id: `${url}#${o.md5 ?? o.etag ?? o.size ?? ''}`,
       name: url,
-      open: async () => {
-        let res;
-        try {
-          res = await this.s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: o.key }));
-        } catch (err) {
-          if (errorName(err) !== 'NoSuchKey') throw err; // access denied, network: fail loudly, retry
-          // FDR keeps objects for 7 days: a message older than that names a file that is gone
-          // for good. Throwing would make the message a poison pill (every worker fails on it,
-          // forever). Hand over zero bytes instead: the pipeline's MD5/size check quarantines
-          // the file (expected N bytes, got 0) and the message is deleted after that commit.
-          this.log('error', 's3: object announced by the message does not exist', {
-            queue: this.queueUrl,
-            object: url,
-            expected_size: o.size,
-          });
-          return Readable.from([]);
-        }
-        const body = res.Body as unknown;
-        if (body instanceof Readable) return body;
-        if (body && typeof (body as ReadableStream).getReader === 'function') {
-          return Readable.fromWeb(body as import('node:stream/web').ReadableStream);
-        }
-        throw new Error(`s3: GetObject ${url} returned no body stream`);
-      },
+      open: async () => (local ? createReadStream(local, { highWaterMark: 256 * 1024 }) : Readable.from([])),
     };
     if (o.size !== undefined) file.expectedSize = o.size;
     if (o.md5 !== undefined) file.expectedMd5 = o.md5;
     return file;
+  }
+
+  /**
+   * Downloads every object of a message into its own folder. Undefined when one could not be
+   * had: the message is then left for redelivery (see the module comment).
+   */
+  private async prefetch(
+    m: InFlightMessage,
+    objects: AnnouncedObject[],
+    signal: AbortSignal,
+  ): Promise<{ dir: string; files: SourceFile[] } | undefined> {
+    this.downloadRoot ??= await mkdtemp(path.join(this.downloadDir, 'talon-sqs-'));
+    const dir = path.join(this.downloadRoot, `m${++this.downloadSeq}`);
+    await mkdir(dir, { recursive: true });
+    const locals: (string | undefined)[] = new Array(objects.length);
+    let failure: { object: AnnouncedObject; error: unknown } | undefined;
+    let next = 0;
+    const worker = async () => {
+      while (!failure && !signal.aborted && next < objects.length) {
+        const i = next++;
+        const o = objects[i];
+        const dest = path.join(dir, `${i}`);
+        try {
+          locals[i] = (await this.download(o, dest, signal)) === 'missing' ? undefined : dest;
+          if (!locals[i]) {
+            this.log('error', 's3: object announced by the message does not exist; it will be quarantined', {
+              queue: this.queueUrl,
+              message_id: m.id,
+              object: `s3://${o.bucket}/${o.key}`,
+              expected_size: o.size,
+            });
+          }
+        } catch (error) {
+          failure ??= { object: o, error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.downloadConcurrency, objects.length) }, worker));
+    if (signal.aborted) {
+      // Stopping: let another worker have the message now.
+      await rm(dir, { recursive: true, force: true });
+      await m.release(new Error('source stopped'));
+      return undefined;
+    }
+    if (failure) {
+      await rm(dir, { recursive: true, force: true });
+      this.log(
+        'error',
+        'sqs: a file of the message could not be downloaded; leaving the message for redelivery',
+        {
+          queue: this.queueUrl,
+          message_id: m.id,
+          receive_count: Number(m.message.Attributes?.ApproximateReceiveCount ?? 0) || undefined,
+          object: `s3://${failure.object.bucket}/${failure.object.key}`,
+          error: `${errorName(failure.error)}: ${String((failure.error as Error)?.message ?? failure.error)}`,
+          redelivery_in_s: this.visibilityTimeout,
+        },
+      );
+      // Not deleted, not released at once: it comes back after the visibility timeout, which
+      // spaces the retries; the queue's redrive policy bounds them.
+      m.abandon();
+      return undefined;
+    }
+    return { dir, files: objects.map((o, i) => this.s3File(o, locals[i])) };
+  }
+
+  /**
+   * One object into `dest`, resuming a cut transfer with a Range GET pinned to the ETag.
+   * 'missing' when S3 says NoSuchKey on every attempt; throws when attempts run out.
+   */
+  private async download(o: AnnouncedObject, dest: string, signal: AbortSignal): Promise<'ok' | 'missing'> {
+    let etag: string | undefined;
+    let total: number | undefined;
+    let lastErr: unknown;
+    let missing = 0;
+    let delay = this.downloadRetryMs;
+    for (let attempt = 1; attempt <= this.downloadAttempts; attempt++) {
+      const have = etag ? await sizeOf(dest) : 0;
+      if (etag && total !== undefined && have >= total) return 'ok';
+      // Opened before the request, so the body is read as soon as it arrives: a cut
+      // connection destroys the response stream, and bytes still buffered in it are lost.
+      const fh = await open(dest, etag && have > 0 ? 'a' : 'w');
+      try {
+        try {
+          const res = await this.s3.send(
+            new GetObjectCommand({
+              Bucket: o.bucket,
+              Key: o.key,
+              ...(etag && have > 0 ? { Range: `bytes=${have}-`, IfMatch: etag } : {}),
+            }),
+            { abortSignal: signal },
+          );
+          if (!etag || have === 0) {
+            etag = res.ETag;
+            total = res.ContentLength;
+          }
+          const body = toReadable(res.Body);
+          if (!body) throw new Error(`GetObject returned no body stream`);
+          // Chunk by chunk, each written before the next is read: what arrived before a cut
+          // is on disk, and the next attempt asks only for the rest.
+          for await (const chunk of body) await fh.write(chunk as Uint8Array);
+        } finally {
+          await fh.close();
+        }
+        const got = await sizeOf(dest);
+        if (total !== undefined && got < total) throw new Error(`body ended after ${got} of ${total} bytes`);
+        return 'ok';
+      } catch (err) {
+        if (signal.aborted) throw err;
+        lastErr = err;
+        const name = errorName(err);
+        if (name === 'NoSuchKey') missing++;
+        // The object changed between attempts: the bytes so far belong to the old one.
+        if (name === 'PreconditionFailed' || name === 'InvalidRange') etag = undefined;
+        if (attempt < this.downloadAttempts) {
+          this.log('warn', 's3: GetObject failed, retrying', {
+            queue: this.queueUrl,
+            object: `s3://${o.bucket}/${o.key}`,
+            attempt,
+            error: `${name}: ${String((err as Error)?.message ?? err)}`,
+            retry_in_ms: delay,
+          });
+          await abortableSleep(delay, signal);
+          delay = Math.min(delay * 2, 30_000);
+        }
+      }
+    }
+    if (missing === this.downloadAttempts) return 'missing';
+    throw lastErr;
   }
 
   /** One JSON line without `event_simpleName`: the pipeline quarantines it, body and all. */
@@ -602,5 +789,7 @@ export class SqsSource implements FdrSource {
     for (const m of [...this.held]) m.abandon();
     if (this.ownsSqs) this.sqs.destroy();
     if (this.ownsS3) this.s3.destroy();
+    if (this.downloadRoot) await rm(this.downloadRoot, { recursive: true, force: true });
+    this.downloadRoot = undefined;
   }
 }

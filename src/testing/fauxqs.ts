@@ -32,7 +32,7 @@
  *   `{status, code}` answers with an S3 error (e.g. 503 SlowDown, 403 AccessDenied);
  *   `{cutAfterBytes}` sends that many bytes of the body, then drops the connection (a network
  *   failure mid-download). `times` limits how many GETs fail (default: all). Returns a handle
- *   with the number of faults served and `clear()`.
+ *   with the number of faults served, the Range headers of the object's GETs, and `clear()`.
  * - `stop()` closes clients and server (open long polls are cut).
  *
  * Conditional PUT: fauxqs 1.9 ignores `If-None-Match` on PutObject (it overwrites), so by
@@ -84,6 +84,8 @@ export type S3Fault =
 export interface S3FaultHandle {
   /** GETs answered with the fault so far. */
   readonly served: number;
+  /** The `Range` header of every GET of the object since the fault was set ('' = none). */
+  readonly ranges: string[];
   clear(): void;
 }
 
@@ -175,12 +177,14 @@ export async function startFauxqs(opts: StartFauxqsOptions = {}): Promise<Fauxqs
   }
 
   // path-style object path (`/bucket/key`, key segments URL-encoded) → its fault
-  const faults = new Map<string, { fault: S3Fault; served: number }>();
+  const faults = new Map<string, { fault: S3Fault; served: number; ranges: string[] }>();
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'GET' || req.headers[INTERNAL_HEADER] || faults.size === 0) return;
     const objectPath = decodeURIComponent(req.url.split('?')[0]!);
     const entry = faults.get(objectPath);
-    if (!entry || (entry.fault.times !== undefined && entry.served >= entry.fault.times)) return;
+    if (!entry) return;
+    entry.ranges.push(String(req.headers.range ?? ''));
+    if (entry.fault.times !== undefined && entry.served >= entry.fault.times) return;
     entry.served++;
     const f = entry.fault;
     if ('status' in f) {
@@ -197,7 +201,8 @@ export async function startFauxqs(opts: StartFauxqsOptions = {}): Promise<Fauxqs
       `HTTP/1.1 ${res.statusCode} OK\r\ncontent-type: application/octet-stream\r\n` +
       `content-length: ${body.length}\r\netag: ${String(res.headers.etag ?? '')}\r\n\r\n`;
     socket?.write(head);
-    socket?.write(body.subarray(0, Math.min(f.cutAfterBytes, body.length)), () => socket.destroy());
+    // FIN after the partial body (not RST, which may discard bytes the client has not read yet)
+    socket?.write(body.subarray(0, Math.min(f.cutAfterBytes, body.length)), () => socket.end());
   });
 
   const endpoint = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -263,12 +268,13 @@ export async function startFauxqs(opts: StartFauxqsOptions = {}): Promise<Fauxqs
     },
     failObject(bucket, key, fault) {
       const objectPath = `/${bucket}/${key}`;
-      const entry = { fault, served: 0 };
+      const entry = { fault, served: 0, ranges: [] as string[] };
       faults.set(objectPath, entry);
       return {
         get served() {
           return entry.served;
         },
+        ranges: entry.ranges,
         clear() {
           if (faults.get(objectPath) === entry) faults.delete(objectPath);
         },
