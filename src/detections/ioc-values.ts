@@ -191,10 +191,11 @@ export function matchSql(
     for (const [column, type] of Object.entries(src.mapping)) {
       if (!src.cols.has(column.split('.')[0].toLowerCase())) continue;
       const raw = columnOr(src.cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
+      const rel = src.rel;
       const value = eventIocSql(type, raw);
       // A domain-typed column holds names too: its exact match is the full-length suffix.
       if (!(type === 'domain' && index.domains)) {
-        exact.push(`SELECT ${head}, ${literal(type)} AS ioc_type, ${value} AS ioc FROM ${src.rel}`);
+        exact.push(`SELECT ${head}, ${literal(type)} AS ioc_type, ${value} AS ioc FROM ${rel}`);
       }
       if (NAME.test(type) && index.domains) {
         const parts = `string_split(${value}, '.')`;
@@ -203,17 +204,17 @@ export function matchSql(
         );
         suffixes.push(
           `SELECT * EXCLUDE (__p) FROM (SELECT ${head}, 'domain' AS ioc_type, unnest([${cut.join(', ')}]) AS ioc, __p
-             FROM (SELECT *, ${parts} AS __p FROM ${src.rel}) WHERE ${value} <> '')`,
+             FROM (SELECT *, ${parts} AS __p FROM ${rel}) WHERE ${value} <> '')`,
         );
       }
       if (type === 'IPv4' && index.cidr4) {
         cidr4.push(
-          `SELECT ${head}, ${ipv4IntSql(raw)} AS __addr, unnest([${index.cidr4.prefixes.join(', ')}]) AS __prefix FROM ${src.rel}`,
+          `SELECT ${head}, ${ipv4IntSql(raw)} AS __addr, unnest([${index.cidr4.prefixes.join(', ')}]) AS __prefix FROM ${rel}`,
         );
       }
       if (type === 'IPv6' && index.cidr6) {
         cidr6.push(
-          `SELECT ${head}, ${ipv6IntSql(raw)} AS __addr, unnest([${index.cidr6.prefixes.join(', ')}]) AS __prefix FROM ${src.rel}`,
+          `SELECT ${head}, ${ipv6IntSql(raw)} AS __addr, unnest([${index.cidr6.prefixes.join(', ')}]) AS __prefix FROM ${rel}`,
         );
       }
     }
@@ -222,19 +223,21 @@ export function matchSql(
   // The window as one CASE, not two comparisons: with inequality conditions beside the
   // equality DuckDB may plan an inequality join instead of a hash join on the IoC.
   const where = `WHERE CASE WHEN ${w} THEN true ELSE false END`;
+  const details = IOC_DETAILS;
   const parts: string[] = [];
   if (exact.length) {
-    parts.push(`SELECT e.*, ${IOC_DETAILS} FROM (${exact.join(' UNION ALL ')}) e
+    parts.push(`SELECT e.*, ${details} FROM (${exact.join(' UNION ALL ')}) e
       JOIN ${index.exact} i ON i.ioc_type = e.ioc_type AND i.ioc = e.ioc ${where}`);
   }
   if (suffixes.length && index.domains) {
-    parts.push(`SELECT e.*, ${IOC_DETAILS} FROM (${suffixes.join(' UNION ALL ')}) e
+    parts.push(`SELECT e.*, ${details} FROM (${suffixes.join(' UNION ALL ')}) e
       JOIN ${index.domains.rel} i ON i.ioc = e.ioc ${where}`);
   }
   const byRange = (branches: string[], idx: CidrIndex | undefined, type: string, bits: number) => {
     if (!branches.length || !idx) return;
-    parts.push(`SELECT e.* EXCLUDE (__addr, __prefix, __net), ${literal(type)} AS ioc_type, i.ioc, ${IOC_DETAILS}
-      FROM (SELECT *, __addr >> CAST(${bits} - __prefix AS ${bits === 32 ? 'UBIGINT' : 'UHUGEINT'}) AS __net FROM (${branches.join(' UNION ALL ')})
+    const int = bits === 32 ? 'UBIGINT' : 'UHUGEINT';
+    parts.push(`SELECT e.* EXCLUDE (__addr, __prefix, __net), ${literal(type)} AS ioc_type, i.ioc, ${details}
+      FROM (SELECT *, __addr >> CAST(${bits} - __prefix AS ${int}) AS __net FROM (${branches.join(' UNION ALL ')})
             WHERE __addr IS NOT NULL) e
       JOIN ${idx.rel} i ON i.__prefix = e.__prefix AND i.__net = e.__net ${where}`);
   };

@@ -125,6 +125,19 @@ async function huntedIocs(batch: MicroBatch, src: string, since: Date): Promise<
     ? `coalesce(CAST(${ident(cols.get('allow_listed')!)} AS BOOLEAN), false)`
     : 'false';
   const lookbackStart = `(${tsLiteral(since)} - INTERVAL 1 MICROSECOND)`;
+  const [{ updates }] = await batch.db.all<{ updates: bigint }>(
+    `SELECT count(*) AS updates FROM ${src} WHERE _change_type <> 'insert'`,
+  );
+  if (Number(updates) === 0) {
+    // Only new IoCs (the usual feed load): no pre-images to compare with. A key inserted
+    // twice in one batch only doubles matches the first-sighting step removes.
+    return batch.temp(
+      'hunted_iocs',
+      `SELECT * EXCLUDE (_change_type, _commit_version, _commit_timestamp),
+         ${lookbackStart} AS __from, coalesce(last_seen, ${batch.nowSql}) AS __to
+       FROM ${src} WHERE NOT ${allow} AND coalesce(last_seen, ${batch.nowSql}) > ${lookbackStart}`,
+    );
+  }
   return batch.temp(
     'hunted_iocs',
     `WITH c AS (SELECT *, ${allow} AS __allow FROM ${src}),
