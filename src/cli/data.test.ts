@@ -94,6 +94,7 @@ test('--help works on every data command, --version prints the package version',
   const vacuumHelp = await talon(['table', 'vacuum', '--help']);
   assert.match(vacuumHelp.stdout, /--lake <dir>/);
   assert.match(vacuumHelp.stdout, /--retention-hours <h>/);
+  assert.match(vacuumHelp.stdout, /--force/);
   assert.match(vacuumHelp.stdout, /--format <format>/);
 });
 
@@ -280,12 +281,18 @@ test('talon table optimize compacts files; vacuum --dry-run lists, vacuum delete
   assert.equal(kept.code, 0, kept.stderr);
   assert.match(kept.stdout, /would delete 0 files/);
 
+  // A retention below 168 h is refused without --force (Delta's retentionDurationCheck).
+  const unsafe = await onLake(['table', 'vacuum', 'networklistenip4', '--retention-hours', '0']);
+  assert.notEqual(unsafe.code, 0);
+  assert.match(unsafe.stderr, /refusing to vacuum with a retention of 0 h.*--force/);
+
   const dry = await onLake([
     'table',
     'vacuum',
     'networklistenip4',
     '--retention-hours',
     '0',
+    '--force',
     '--dry-run',
     '--format',
     'json',
@@ -299,7 +306,7 @@ test('talon table optimize compacts files; vacuum --dry-run lists, vacuum delete
     (await readdir(tableDir, { recursive: true })).filter((f) => f.endsWith('.parquet')).length;
   assert.equal(await parquetCount(), 5);
 
-  const real = await onLake(['table', 'vacuum', 'networklistenip4', '--retention-hours', '0']);
+  const real = await onLake(['table', 'vacuum', 'networklistenip4', '--retention-hours', '0', '--force']);
   assert.equal(real.code, 0, real.stderr);
   assert.match(real.stdout, /deleted 4 files\n$/);
   assert.equal(await parquetCount(), 1);

@@ -129,7 +129,14 @@ export function registerDataCommands(program: Command): void {
           'delete data files no longer referenced by the table and older than the retention period',
         )
         .argument('<name>', 'table name (case-insensitive)')
-        .option('--retention-hours <h>', 'keep unreferenced files younger than this (default 168)')
+        .option(
+          '--retention-hours <h>',
+          "keep unreferenced files younger than this (default: the table's delta.deletedFileRetentionDuration, else 168)",
+        )
+        .option(
+          '--force',
+          'allow a retention below that default (only when no other process writes or reads the table)',
+        )
         .option('--dry-run', 'list the files that would be deleted, delete nothing'),
       ['table', 'json'],
     ),
@@ -140,6 +147,7 @@ export function registerDataCommands(program: Command): void {
       const { deleted } = await t.vacuum({
         ...(retentionHours !== undefined ? { retentionHours } : {}),
         dryRun,
+        force: opts.force === true,
       });
       const display = await t.name();
       if (opts.format === 'json') {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { literal } from '../sql/duckdb.js';
 import { Lake } from './lake.js';
 import { DeltaLog } from './log.js';
-import type { DeltaTable } from './table.js';
+import { type DeltaTable, VacuumRetentionError } from './table.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tmpDirs: string[] = [];
@@ -665,15 +665,45 @@ describe('maintenance', () => {
       await fs.writeFile(path.join(dir, 'vac', 'stray.parquet'), 'x');
       // just-removed files are protected by their tombstones under the default retention
       assert.deepEqual((await t.vacuum()).deleted, []);
-      const dry = await t.vacuum({ retentionHours: 0, dryRun: true });
+      const dry = await t.vacuum({ retentionHours: 0, dryRun: true, force: true });
       assert.deepEqual(dry.deleted.sort(), [...old, 'stray.parquet'].sort());
       for (const p of old) await fs.access(path.join(dir, 'vac', p));
-      const res = await t.vacuum({ retentionHours: 0 });
+      const res = await t.vacuum({ retentionHours: 0, force: true });
       assert.deepEqual(res.deleted.sort(), [...old, 'stray.parquet'].sort());
       for (const p of old) await assert.rejects(fs.access(path.join(dir, 'vac', p)));
       for (const p of live) await fs.access(path.join(dir, 'vac', p));
       assert.equal((await logFiles(dir, 'vac')).length, 4);
       assert.equal(await count(lake, await (await t.snapshot()).scan()), 1);
+    } finally {
+      lake.close();
+    }
+  });
+
+  test('vacuum refuses a retention below the table minimum unless forced', async () => {
+    const { dir, lake } = await tempLake();
+    try {
+      const t = await lake.createTable('vacmin', {});
+      await t.append(`SELECT 1 AS v`);
+      await t.overwrite(`SELECT 2 AS v`);
+      await assert.rejects(t.vacuum({ retentionHours: 0 }), (err: unknown) => {
+        assert.ok(err instanceof VacuumRetentionError);
+        assert.equal(err.minimumHours, 168);
+        assert.match(err.message, /retention of 0 h, below the table's 168 h.*force/);
+        return true;
+      });
+      await assert.rejects(t.vacuum({ retentionHours: 167.5, dryRun: true }), VacuumRetentionError);
+      await assert.rejects(t.vacuum({ retentionHours: -1, force: true }), /non-negative/);
+      assert.deepEqual((await t.vacuum({ retentionHours: 168 })).deleted, []);
+      assert.equal((await t.vacuum({ retentionHours: 0, dryRun: true, force: true })).deleted.length, 1);
+      // the minimum (and the default) follow delta.deletedFileRetentionDuration
+      const short = await lake.createTable('vacshort', {
+        properties: { 'delta.deletedFileRetentionDuration': 'interval 1 hours' },
+      });
+      await short.append(`SELECT 1 AS v`);
+      await short.overwrite(`SELECT 2 AS v`);
+      await assert.rejects(short.vacuum({ retentionHours: 0.5 }), /below the table's 1 h/);
+      assert.deepEqual((await short.vacuum({ retentionHours: 1 })).deleted, []);
+      assert.equal((await logFiles(dir, 'vacshort')).length, 3);
     } finally {
       lake.close();
     }
@@ -814,7 +844,7 @@ describe('concurrency and crashes', () => {
       assert.equal(after.version, 2);
       assert.equal(await count(lake, await after.scan()), 24);
       // vacuum removes the orphans, keeps the live files
-      const vac = await t2.vacuum({ retentionHours: 0 });
+      const vac = await t2.vacuum({ retentionHours: 0, force: true });
       assert.equal(vac.deleted.length, 2);
       assert.equal(await onDisk(), after.files.length);
       assert.equal(await count(lake, await (await t2.snapshot()).scan()), 24);

@@ -26,6 +26,7 @@ import {
   isAppendOnly,
 } from './actions.js';
 import { cleanupExpiredLogs, writeCheckpoint } from './checkpoint.js';
+import { parseInterval } from './interval.js';
 import { FileJudge, parsePredicate } from './filter.js';
 import type { Lake } from './lake.js';
 import { DeltaLog, LOG_DIR, type LogListing, type TableState } from './log.js';
@@ -224,6 +225,23 @@ function writeTxns(table: string, opts: WriteOptions): { appId: string; version:
   return all;
 }
 
+/** A vacuum retention below the table's safe minimum, without `force`. */
+export class VacuumRetentionError extends Error {
+  constructor(
+    readonly table: string,
+    readonly retentionHours: number,
+    readonly minimumHours: number,
+  ) {
+    super(
+      `${table}: refusing to vacuum with a retention of ${retentionHours} h, below the table's ` +
+        `${minimumHours} h (delta.deletedFileRetentionDuration): files still needed by a concurrent ` +
+        `writer, a running reader or time travel could be deleted. Use force (CLI: --force) if no ` +
+        `other process uses the table and older versions are not needed.`,
+    );
+    this.name = 'VacuumRetentionError';
+  }
+}
+
 /** What a write commits and what it read, so a lost race can be judged and retried. */
 interface CommitPlan {
   operation: string;
@@ -247,6 +265,8 @@ interface CommitPlan {
 const MAX_COMMIT_ATTEMPTS = 100;
 const DEFAULT_CHECKPOINT_INTERVAL = 10;
 const MS_PER_HOUR = 3600 * 1000;
+/** Delta's default `delta.deletedFileRetentionDuration` (one week). */
+const DEFAULT_VACUUM_RETENTION_HOURS = 168;
 
 /** Test hook: set to make a writer stop dead between uploading its files and committing. */
 const CRASH_ENV = 'TALON_TEST_CRASH_BEFORE_COMMIT';
@@ -905,14 +925,31 @@ export class DeltaTable {
 
   /**
    * Deletes files under the table that the latest snapshot does not use, and that are older
-   * than the retention period (default 168 h) — data files of removed versions, change data
-   * files, leftovers of writers that crashed before committing. A file removed by a commit
-   * within the retention period is kept (time travel and running readers may still need it),
-   * and `_delta_log/` is never touched.
+   * than the retention period (default: the table's `delta.deletedFileRetentionDuration`, else
+   * 168 h) — data files of removed versions, change data files, leftovers of writers that
+   * crashed before committing. A file removed by a commit within the retention period is kept
+   * (time travel and running readers may still need it), and `_delta_log/` is never touched.
+   *
+   * A retention shorter than that default is refused unless `force` is set — Delta's
+   * `retentionDurationCheck`: a short retention can delete files that a concurrent writer has
+   * uploaded but not yet committed, or that a running reader's older snapshot still reads,
+   * and break time travel to versions inside the window.
    */
-  async vacuum(opts: { retentionHours?: number; dryRun?: boolean } = {}): Promise<{ deleted: string[] }> {
+  async vacuum(
+    opts: { retentionHours?: number; dryRun?: boolean; force?: boolean } = {},
+  ): Promise<{ deleted: string[] }> {
     const state = await this.writableState();
-    const retentionMs = (opts.retentionHours ?? 168) * MS_PER_HOUR;
+    const minimumMs = parseInterval(
+      state.metaData.configuration?.['delta.deletedFileRetentionDuration'],
+      DEFAULT_VACUUM_RETENTION_HOURS * MS_PER_HOUR,
+    );
+    const retentionMs = opts.retentionHours === undefined ? minimumMs : opts.retentionHours * MS_PER_HOUR;
+    if (!Number.isFinite(retentionMs) || retentionMs < 0) {
+      throw new Error(`${this.key}: vacuum retention must be a non-negative number of hours`);
+    }
+    if (retentionMs < minimumMs && !opts.force) {
+      throw new VacuumRetentionError(this.key, retentionMs / MS_PER_HOUR, minimumMs / MS_PER_HOUR);
+    }
     const cutoff = Date.now() - retentionMs;
     const keep = new Set<string>();
     for (const f of state.files.values()) keep.add(fromLogPath(f.path));
