@@ -11,9 +11,9 @@
  *   domain) matches `x.b.evil.com`. The event name is cut into its suffixes of the label
  *   counts that domain IoCs have (usually 2–4) and those are hash-joined; no LIKE, no scan of
  *   the IoC list per event.
- * - `IPv4-CIDR` / `IPv6-CIDR` IoCs (network/prefix, host bits cleared, as the normalizer
- *   stores them) match the addresses inside them: the event address as an integer, shifted by
- *   each prefix length the CIDR IoCs use, hash-joined on (prefix, network).
+ * - `IPv4-CIDR` / `IPv6-CIDR` IoCs (network/prefix, as the normalizer stores them) match the
+ *   addresses inside them: the event address as an integer (UBIGINT / UHUGEINT, exact)
+ *   range-joined to [first, last] address of each network.
  * - Allow-listed IoCs (`allow_listed = true`) never match; a table without that column (or a
  *   NULL) means not allow-listed.
  */
@@ -76,9 +76,8 @@ export interface DomainIndex {
 }
 
 export interface CidrIndex {
-  /** relation: the CIDR IoCs plus `__prefix` and `__net` (network as an integer >> host bits) */
+  /** relation: the CIDR IoCs plus `__lo`, `__hi` (first and last address as integers) */
   rel: string;
-  prefixes: number[];
 }
 
 /** The IoCs one batch matches against, prepared once per batch. */
@@ -125,16 +124,19 @@ export async function buildIocIndex(
     const bits = type === 'IPv4-CIDR' ? 32 : 128;
     if (!mappedTypes.has(type === 'IPv4-CIDR' ? 'IPv4' : 'IPv6') || !has.has(type)) return undefined;
     const addr = `split_part(ioc, '/', 1)`;
-    const int = type === 'IPv4-CIDR' ? ipv4IntSql(addr) : ipv6IntSql(addr);
+    const addrInt = type === 'IPv4-CIDR' ? ipv4IntSql(addr) : ipv6IntSql(addr);
+    const int = type === 'IPv4-CIDR' ? 'UBIGINT' : 'UHUGEINT';
     const rel = await batch.temp(
       `ioc_${type.replace('-', '_')}`,
-      `SELECT *, __addr >> CAST(${bits} - __prefix AS ${bits === 32 ? 'UBIGINT' : 'UHUGEINT'}) AS __net FROM (SELECT * FROM (
-         SELECT *, CAST(TRY_CAST(split_part(ioc, '/', 2) AS INTEGER) AS INTEGER) AS __prefix, ${int} AS __addr
-         FROM ${active} WHERE ioc_type = ${literal(type)})
-       WHERE __addr IS NOT NULL AND __prefix BETWEEN 1 AND ${bits})`,
+      `SELECT * EXCLUDE (__shift), (__lo + ((CAST(1 AS ${int}) << __shift) - CAST(1 AS ${int}))) AS __hi FROM (
+         SELECT *, ((__addr >> __shift) << __shift) AS __lo FROM (
+           SELECT *, CAST(${bits} - __prefix AS ${int}) AS __shift FROM (
+             SELECT *, TRY_CAST(split_part(ioc, '/', 2) AS INTEGER) AS __prefix, ${addrInt} AS __addr
+             FROM ${active} WHERE ioc_type = ${literal(type)})
+           WHERE __addr IS NOT NULL AND __prefix BETWEEN 1 AND ${bits}))`,
     );
-    const p = await batch.db.all<{ p: number }>(`SELECT DISTINCT __prefix AS p FROM ${rel} ORDER BY 1`);
-    return p.length ? { rel, prefixes: p.map((x) => Number(x.p)) } : undefined;
+    const [{ n }] = await batch.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM ${rel}`);
+    return Number(n) > 0 ? { rel } : undefined;
   };
   index.cidr4 = await cidr('IPv4-CIDR');
   index.cidr6 = await cidr('IPv6-CIDR');
@@ -208,14 +210,10 @@ export function matchSql(
         );
       }
       if (type === 'IPv4' && index.cidr4) {
-        cidr4.push(
-          `SELECT ${head}, ${ipv4IntSql(raw)} AS __addr, unnest([${index.cidr4.prefixes.join(', ')}]) AS __prefix FROM ${rel}`,
-        );
+        cidr4.push(`SELECT ${head}, ${ipv4IntSql(raw)} AS __addr FROM ${rel}`);
       }
       if (type === 'IPv6' && index.cidr6) {
-        cidr6.push(
-          `SELECT ${head}, ${ipv6IntSql(raw)} AS __addr, unnest([${index.cidr6.prefixes.join(', ')}]) AS __prefix FROM ${rel}`,
-        );
+        cidr6.push(`SELECT ${head}, ${ipv6IntSql(raw)} AS __addr FROM ${rel}`);
       }
     }
   }
@@ -233,16 +231,16 @@ export function matchSql(
     parts.push(`SELECT e.*, ${details} FROM (${suffixes.join(' UNION ALL ')}) e
       JOIN ${index.domains.rel} i ON i.ioc = e.ioc ${where}`);
   }
-  const byRange = (branches: string[], idx: CidrIndex | undefined, type: string, bits: number) => {
+  // A range join (DuckDB's IEJoin: both sides sorted once), so overlapping and nested
+  // networks of any prefix length cost the same as one.
+  const byRange = (branches: string[], idx: CidrIndex | undefined, type: string) => {
     if (!branches.length || !idx) return;
-    const int = bits === 32 ? 'UBIGINT' : 'UHUGEINT';
-    parts.push(`SELECT e.* EXCLUDE (__addr, __prefix, __net), ${literal(type)} AS ioc_type, i.ioc, ${details}
-      FROM (SELECT *, __addr >> CAST(${bits} - __prefix AS ${int}) AS __net FROM (${branches.join(' UNION ALL ')})
-            WHERE __addr IS NOT NULL) e
-      JOIN ${idx.rel} i ON i.__prefix = e.__prefix AND i.__net = e.__net ${where}`);
+    parts.push(`SELECT e.* EXCLUDE (__addr), ${literal(type)} AS ioc_type, i.ioc, ${details}
+      FROM (SELECT * FROM (${branches.join(' UNION ALL ')}) WHERE __addr IS NOT NULL) e
+      JOIN ${idx.rel} i ON e.__addr >= i.__lo AND e.__addr <= i.__hi ${where}`);
   };
-  byRange(cidr4, index.cidr4, 'IPv4-CIDR', 32);
-  byRange(cidr6, index.cidr6, 'IPv6-CIDR', 128);
+  byRange(cidr4, index.cidr4, 'IPv4-CIDR');
+  byRange(cidr6, index.cidr6, 'IPv6-CIDR');
   if (!parts.length) return undefined;
   const order = [...COMMON_COLUMNS.map(([c]) => c), ...MATCH_COLUMNS].map(ident).join(', ');
   return parts.map((p) => `SELECT ${order} FROM (${p})`).join(' UNION ALL ');
