@@ -6,15 +6,16 @@
  *  2. The remaining files are decoded and staged, one staging file per table, in groups of
  *     about `batch_events` events (a group ends at a file boundary, never inside a file).
  *  3. Each group is committed: one Delta commit per table, then `quarantine`, then
- *     `ingest_log` — every commit carrying the Delta `txn` action
- *     `{appId: 'ingest:' + sha1(<file ids of the group>), version: 1}`. A table whose txn
- *     is already there is skipped, so a replay after a crash between two table commits adds
- *     nothing twice; `ingest_log` is written last and makes the next replay skip the files.
+ *     `ingest_log` — every commit carrying one Delta `txn` action per source file it writes
+ *     rows of, `{appId: 'ingest:' + sha1(<file id>), version: 1}`. Before writing a table, the
+ *     files whose txn it already holds are left out of the write (staged lines carry their
+ *     file's index), so a replay after a crash between two table commits adds nothing twice —
+ *     however the replay groups the files. `ingest_log` is written last and makes the next
+ *     replay skip the files without reading them.
  *  4. `ack()` — only after every group of the batch is committed.
  *
- * Groups are deterministic: the files of a batch not yet in `ingest_log`, in delivery order,
- * cut after the file that reaches `batch_events`. A redelivered batch therefore forms the same
- * groups (the same txn appIds) as the attempt that crashed.
+ * Groups: the files of a batch not yet in `ingest_log`, in delivery order, cut after the file
+ * that reaches `batch_events`.
  *
  * A file whose MD5 or size differs from what the producer stated (FDR manifest) is not the
  * file that was sent: none of its events are written; one quarantine row
@@ -101,7 +102,21 @@ function sha1(text: string): string {
   return createHash('sha1').update(text).digest('hex');
 }
 
-/** The txn appId of a commit group: sha1 over its file ids (one id: sha1 of that id). */
+/**
+ * The txn appId of one source file in the commits of every table its rows go to:
+ * `'ingest:' + sha1(file id)`. Per file, not per commit group, so a replay that groups the
+ * files differently (after a crash, redelivered in other batches) still finds what each table
+ * already holds.
+ */
+export function fileAppId(fileId: string): string {
+  return 'ingest:' + sha1(fileId);
+}
+
+/**
+ * The group id in logs and `GroupSummary`: sha1 over the file ids (a one-file group's id
+ * equals that file's appId). Talon before per-file txns used it as the txn appId of every
+ * commit of the group; a table holding it has all the group's rows.
+ */
 export function groupAppId(fileIds: string[]): string {
   return 'ingest:' + sha1(fileIds.join('\n'));
 }
@@ -128,13 +143,12 @@ interface AwaitingBatch {
 }
 
 /**
- * How files are grouped into commits, by source kind. A group's txn appId is derived from its
- * file ids, so after a crash the replay must form the same groups:
- * - 'across-batches' (files, stdin): the source yields the same files in the same order on
- *   every run, so groups may span batches (few, large commits — the fast path).
- * - 'batch' (sqs): a message lists a fixed set of files; groups stay inside it.
- * - 'file' (watch and unknown sources): batches may be formed differently after a restart,
- *   so each file is its own group.
+ * How files are grouped into commits, by source kind (exactly-once does not depend on it:
+ * txns are per file):
+ * - 'across-batches' (files, stdin): groups may span batches (few, large commits — the fast
+ *   path), and the next group is decoded while the previous one commits.
+ * - 'batch' (sqs): a message is acknowledged once its files are committed; groups stay inside it.
+ * - 'file' (watch and unknown sources): each file is committed as soon as it is read.
  */
 export function groupingOf(kind: string): 'across-batches' | 'batch' | 'file' {
   if (kind === 'files' || kind === 'stdin') return 'across-batches';
@@ -356,10 +370,6 @@ export class IngestPipeline {
     const { stager, files } = g;
     const db = this.lake.db;
     const appId = groupAppId(files.map((f) => f.file.id));
-    const txn: WriteOptions = {
-      txn: { appId, version: 1 },
-      commitInfo: { talonIngest: { files: files.length } },
-    };
     const excluded = files.filter((f) => f.excluded).map((f) => f.index);
     const tag = `${process.pid}_${this.seq}`;
     const ipTable = `__talon_ips_${tag}`;
@@ -383,31 +393,33 @@ export class IngestPipeline {
       if (useDomains) await this.enricher!.domainTable(db, domainTable, stager.domains);
       await this.withEventSideProbing(useIps || useDomains, async () => {
         for (const stage of stages) {
-          const live = [...stage.rowsByFile.keys()].filter((k) => !excluded.includes(k));
-          if (live.length === 0) continue;
+          const candidates = [...stage.rowsByFile.keys()].filter((k) => !excluded.includes(k));
+          if (candidates.length === 0) continue;
           const table = await this.lake.createTable(stage.schema.displayName, {
             partitionColumns: stage.schema.secondary ? [] : ['event_date'],
             properties: { 'delta.parquet.compression.codec': this.opts.parquetCodec ?? 'snappy' },
           });
           const name = (await table.name()) ?? stage.schema.displayName;
-          if (((await table.txnVersion(appId)) ?? 0) >= 1) {
+          const plan = await this.filesToWrite(table, files, candidates, appId);
+          for (const idx of plan.committed) perFile[idx][name] = stage.rowsByFile.get(idx) ?? 0;
+          if (plan.write.length === 0) {
             group.skippedTables.push(name);
             continue;
           }
           const relation = tableRelation(stage, {
             ipTable: useIps ? ipTable : undefined,
             domainTable: useDomains ? domainTable : undefined,
-            excludeFiles: excluded,
+            excludeFiles: [...excluded, ...plan.committed],
             maxObjectBytes: Math.max(16 * 1024 * 1024, this.maxLineBytes * 2 + 4096),
           });
-          const rows = await this.writeTable(table, stage, relation, txn);
-          for (const [idx, n] of stage.rowsByFile) if (!excluded.includes(idx)) perFile[idx][name] = n;
+          const rows = await this.writeTable(table, stage, relation, plan.opts);
+          for (const idx of plan.write) perFile[idx][name] = stage.rowsByFile.get(idx) ?? 0;
           group.tables[name] = rows;
           group.events += rows;
         }
       });
-      group.quarantined = await this.writeQuarantine(stager, files, excluded, txn);
-      await this.writeIngestLog(stager, files, perFile, txn);
+      group.quarantined = await this.writeQuarantine(stager, files, excluded, appId);
+      await this.writeIngestLog(stager, files, perFile, appId);
     } finally {
       await db.run(`DROP TABLE IF EXISTS ${ident(ipTable)}; DROP TABLE IF EXISTS ${ident(domainTable)}`);
     }
@@ -424,6 +436,35 @@ export class IngestPipeline {
       quarantined: group.quarantined,
     });
     this.opts.onCommit?.(group);
+  }
+
+  /**
+   * Which of the group's files (`candidates`: indexes with rows for this table) still need
+   * their rows written to `table`: a file whose txn (`fileAppId`) the table already holds was
+   * committed to it by an earlier attempt — whatever group that attempt put it in — and its
+   * rows are left out. The commit carries one txn per written file. A table holding the txn
+   * of this very group (`groupAppId`, written by Talon before per-file txns) has them all.
+   */
+  private async filesToWrite(
+    table: DeltaTable,
+    files: GroupFile[],
+    candidates: number[],
+    groupId: string,
+  ): Promise<{ write: number[]; committed: number[]; opts: WriteOptions }> {
+    const ids = candidates.map((k) => fileAppId(files[k].file.id));
+    const done = await table.txnVersions([...ids, groupId]);
+    if ((done.get(groupId) ?? 0) >= 1) return { write: [], committed: candidates, opts: {} };
+    const write: number[] = [];
+    const committed: number[] = [];
+    candidates.forEach((k, i) => ((done.get(ids[i]) ?? 0) >= 1 ? committed : write).push(k));
+    return {
+      write,
+      committed,
+      opts: {
+        txns: write.map((k) => ({ appId: fileAppId(files[k].file.id), version: 1 })),
+        commitInfo: { talonIngest: { files: write.length } },
+      },
+    };
   }
 
   /**
@@ -482,22 +523,26 @@ export class IngestPipeline {
     stager: EventStager,
     files: GroupFile[],
     excluded: number[],
-    txn: WriteOptions,
+    groupId: string,
   ): Promise<number> {
     if (!stager.hasQuarantine) return 0;
+    const table = await this.lake.createTable('quarantine', {});
+    const candidates = files.filter((f) => stager.counts[f.index].quarantined > 0).map((f) => f.index);
+    const plan = await this.filesToWrite(table, files, candidates, groupId);
+    if (plan.write.length === 0) return 0;
+    const where = [`q.src IN (${plan.write.join(', ')})`];
     // An excluded file keeps only its checksum verdict: its lines are not what the producer sent.
-    const keep = excluded.length
-      ? `WHERE q.src NOT IN (${excluded.join(', ')}) OR q.reason IN ('md5_mismatch', 'size_mismatch')`
-      : '';
+    if (excluded.length)
+      where.push(`(q.src NOT IN (${excluded.join(', ')}) OR q.reason IN ('md5_mismatch', 'size_mismatch'))`);
     const relation =
       `SELECT f.source, f.file_id, f.batch_id, q.line, q.raw, q.reason, q.detail, ` +
       `CAST(${literal(nowText())} AS TIMESTAMP) AS ingested_at ` +
       `FROM read_json(${literal(stager.quarantineFile)}, format = 'newline_delimited', ` +
       `maximum_object_size = ${Math.max(16 * 1024 * 1024, (this.opts.quarantineRawBytes ?? 65536) * 8)}, ` +
       `columns = ${QUARANTINE_COLUMNS}) AS q ` +
-      `JOIN (VALUES ${this.fileValues(files)}) AS f(idx, source, file_id, batch_id, bytes) ON f.idx = q.src ${keep}`;
-    const table = await this.lake.createTable('quarantine', {});
-    const r = await table.append(relation, txn);
+      `JOIN (VALUES ${this.fileValues(files)}) AS f(idx, source, file_id, batch_id, bytes) ON f.idx = q.src ` +
+      `WHERE ${where.join(' AND ')}`;
+    const r = await table.append(relation, plan.opts);
     return r.metrics.numOutputRows ?? 0;
   }
 
@@ -505,9 +550,18 @@ export class IngestPipeline {
     stager: EventStager,
     files: GroupFile[],
     perFile: Record<string, number>[],
-    txn: WriteOptions,
+    groupId: string,
   ): Promise<void> {
-    const rows = files.map((f) => {
+    const table = await this.lake.createTable('ingest_log', {});
+    const plan = await this.filesToWrite(
+      table,
+      files,
+      files.map((f) => f.index),
+      groupId,
+    );
+    if (plan.write.length === 0) return;
+    const rows = plan.write.map((idx) => {
+      const f = files[idx];
       const c = stager.counts[f.index];
       const events = f.excluded ? 0 : Object.values(perFile[f.index]).reduce((a, b) => a + b, 0);
       const quarantined = f.excluded ? 1 : c.quarantined;
@@ -520,8 +574,7 @@ export class IngestPipeline {
       `SELECT file_id, source, batch_id, events, quarantined, bytes, tables, ` +
       `CAST(${literal(nowText())} AS TIMESTAMP) AS committed_at ` +
       `FROM (VALUES ${rows.join(', ')}) AS v(file_id, source, batch_id, events, quarantined, bytes, tables)`;
-    const table = await this.lake.createTable('ingest_log', {});
-    await table.append(relation, txn);
+    await table.append(relation, plan.opts);
   }
 
   /** File ids among `ids` (all when undefined) that ingest_log records as committed. */
