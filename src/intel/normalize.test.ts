@@ -96,3 +96,41 @@ test('email and CVE', () => {
   assert.match(bad('CVE', 'CVE-21-1'), /CVE/);
   assert.match(bad('IPv4', ''), /empty value/);
 });
+
+test('URLs already in WHATWG form skip the parser and come out the same as through it', () => {
+  const urls = [
+    'http://evil.example/p/1',
+    'https://a-b.example/x?y=1&z=2',
+    'http://u1.example/a/./b',
+    'http://u1.example/a/../b',
+    'http://u1.example/a/.',
+    'http://1.2.3.4/x',
+    'http://0x7f.1/x',
+    'http://a.b.123/x',
+    'http://xn--nxasmq6b.example/',
+    'http://xn--zz.example/',
+    "http://a.example/it's?q='x'",
+    'http://a.example/%7Efoo',
+    'http://a.example/x?',
+    'http://a.example',
+    'http://a.example/x#frag',
+    'http://a.example:80/x',
+    'http://A.example/x',
+    'http://a.example/x y',
+    'http://a.example/x\\y',
+    'http://_dmarc.a.example/x',
+    'http://a.example/@user:pw/x',
+  ];
+  for (const u of urls) {
+    const n = normalizeIoc('URL', u);
+    let want: string | undefined;
+    try {
+      const w = new URL(u);
+      w.hash = '';
+      want = w.hostname ? w.href : undefined;
+    } catch {
+      want = undefined;
+    }
+    assert.equal(n.ok ? n.ioc : undefined, want, u);
+  }
+});

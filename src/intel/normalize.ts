@@ -93,13 +93,30 @@ const TYPE_ALIASES: Record<string, IocType | 'IP' | 'CIDR'> = {
 
 /** Talon's type for a feed's type name, or undefined when Talon does not match that type. */
 export function canonicalType(name: string): IocType | 'IP' | 'CIDR' | undefined {
-  return TYPE_ALIASES[name.trim().toLowerCase()];
+  // Feeds repeat a handful of type names a million times: remember the answers.
+  let t = typeCache.get(name);
+  if (t === undefined && !typeCache.has(name)) {
+    t = Object.hasOwn(TYPE_ALIASES, name.trim().toLowerCase())
+      ? TYPE_ALIASES[name.trim().toLowerCase()]
+      : undefined;
+    if (typeCache.size < 1000) typeCache.set(name, t);
+  }
+  return t;
 }
+
+const typeCache = new Map<string, IocType | 'IP' | 'CIDR' | undefined>();
+
+/** Any of these characters, or a leading hxxp/fxp, means a value may be defanged. */
+const DEFANG_MARK = /[[({\\]/;
+const DEFANGED_SCHEME = /^(?:h(?:xx|\*\*)p|fxp)/i;
 
 /** Undoes the usual defanging of indicators in reports and feeds. */
 export function refang(value: string): string {
-  return value
-    .trim()
+  const v = value.trim();
+  // Most values carry no defanging at all: skip the replacement chain for them.
+  const c0 = v.charCodeAt(0) | 0x20;
+  if (!DEFANG_MARK.test(v) && !((c0 === 0x68 || c0 === 0x66) && DEFANGED_SCHEME.test(v))) return v;
+  return v
     .replace(/^h(?:xx|XX|\*\*)p(s?)(?=[:[])/i, 'http$1')
     .replace(/^fxp(?=[:[])/i, 'ftp')
     .replace(/\[:\/\/\]|\(:\/\/\)|\[:\]\/\/|\[:\/\/\]/g, '://')
@@ -179,10 +196,17 @@ function cidr(v: string): Normalized {
 }
 
 const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+/** Two or more LABELs joined by dots (no leading *. and no IDN: those take the long way). */
+const PLAIN_HOST = /^(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+/** A dotted quad is an address, not a name: the last label is all digits. */
+const NUMERIC_LABEL = /\.\d+$/;
 
 /** A DNS name in canonical form, or undefined. Requires at least two labels. */
 export function canonicalHost(v: string): string | undefined {
-  let h = v.trim().toLowerCase().replace(/\.$/, '');
+  let h = v.trim().toLowerCase();
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  // Fast path for plain ASCII names (one regex instead of a split and a test per label).
+  if (h.length <= 253 && PLAIN_HOST.test(h)) return NUMERIC_LABEL.test(h) ? undefined : h;
   if (h.startsWith('*.')) h = h.slice(2);
   if (/[^\x21-\x7e]/.test(h)) {
     const ascii = domainToASCII(h);
@@ -197,7 +221,19 @@ export function canonicalHost(v: string): string | undefined {
   return h;
 }
 
+/**
+ * http(s) URLs the WHATWG serializer returns unchanged: lower-case scheme and host (plain
+ * ASCII labels, not ending in a number, no punycode), no user info or port, a path and query
+ * of characters neither percent-encoded nor resolved (no %, no dot segments, no ' in the
+ * query), no fragment. Those skip the URL parser; anything else goes through it.
+ */
+const CANONICAL_URL =
+  /^https?:\/\/(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?!xn--)[a-z_-][a-z0-9_-]{0,62}(?<!-)(\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)(?:\?[A-Za-z0-9\-._~!$&()*+,;=:@/?]+)?$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|\?|$)/;
+
 function url(v: string): Normalized {
+  const m = CANONICAL_URL.exec(v);
+  if (m && !DOT_SEGMENT.test(m[1]) && !v.includes('xn--')) return { ok: true, ioc_type: 'URL', ioc: v };
   let u: URL;
   try {
     u = new URL(v);

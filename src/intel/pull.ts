@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Lake } from '../lake/lake.js';
-import { loadIocText } from './load.js';
+import { loadIocText, reconcileAllowList } from './load.js';
 import type { LoadReport } from './load.js';
 import { parseDuration } from '../engine/duration.js';
 import type { FeedConfig, IntelSettings } from './feeds/settings.js';
@@ -138,5 +138,8 @@ export async function pullFeeds(lake: Lake, names: string[], opts: PullOptions):
     state.fetchedAt = now.toISOString();
     await writeFeedStates(lake, states);
   }
+  // Every load reconciles the allow-list; when nothing was loaded (304, not due, unchanged)
+  // an edited allow-list still takes effect on this pull.
+  if (!results.some((r) => r.report)) await reconcileAllowList(lake, opts.settings.allowList, now);
   return results;
 }

@@ -5,34 +5,60 @@
  * reference. (`talon intel load --format csv` keeps its DuckDB loader for the iocs.csv layout;
  * this one feeds the same normalization as the other formats.)
  */
-import { csvRecords } from './csvrows.js';
+import { forEachCsvRow } from './csvrows.js';
 import { FeedCollector, parseTime, str, tagList } from './record.js';
-import type { FeedParse } from './record.js';
+import type { FeedParse, RawFields } from './record.js';
 
 export function parseCsv(text: string, opts: { type?: string; dataset?: string } = {}): FeedParse {
   const c = new FeedCollector(opts.dataset ?? 'csv');
-  const rows = csvRecords(text);
-  if (rows.length) {
-    const cols = Object.keys(rows[0]);
-    const valueCol = ['ioc', 'indicator', 'value'].find((k) => cols.includes(k));
-    const typeCol = ['ioc_type', 'type'].find((k) => cols.includes(k));
-    if (!valueCol)
-      throw new Error(`CSV header has no ioc/indicator/value column (found: ${cols.join(', ')})`);
-    if (!typeCol && !opts.type) throw new Error('CSV header has no ioc_type/type column; declare --type');
-    for (const r of rows) {
-      const conf = Number(r.confidence);
-      c.add(opts.type ?? r[typeCol!] ?? '', r[valueCol], {
-        dataset: str(r.dataset) ?? undefined,
-        ioc_id: str(r.ioc_id ?? r.id),
-        first_seen: parseTime(r.first_seen),
-        last_seen: parseTime(r.last_seen),
-        valid_until: parseTime(r.valid_until),
-        confidence: r.confidence !== undefined && r.confidence !== '' && Number.isFinite(conf) ? conf : null,
-        tags: tagList(r.tags),
-        description: str(r.description),
-        reference: str(r.reference),
-      });
-    }
-  }
+  let visit: ((r: string[]) => void) | undefined;
+  forEachCsvRow(text, {}, (r, header) => (visit ??= rowVisitor(c, header, opts))(r));
   return c;
+}
+
+/** Reads a row into the collector; columns found once from the header. */
+function rowVisitor(c: FeedCollector, header: string[], opts: { type?: string }): (r: string[]) => void {
+  const col = (...names: string[]): number => {
+    for (const n of names) {
+      const i = header.indexOf(n);
+      if (i >= 0) return i;
+    }
+    return -1;
+  };
+  const valueCol = col('ioc', 'indicator', 'value');
+  const typeCol = col('ioc_type', 'type');
+  if (valueCol < 0)
+    throw new Error(`CSV header has no ioc/indicator/value column (found: ${header.join(', ')})`);
+  if (typeCol < 0 && !opts.type) throw new Error('CSV header has no ioc_type/type column; declare --type');
+  // Optional columns by position; absent ones (-1) cost nothing per row.
+  const ds = col('dataset');
+  const id = col('ioc_id', 'id');
+  const first = col('first_seen');
+  const last = col('last_seen');
+  const until = col('valid_until');
+  const conf = col('confidence');
+  const tags = col('tags');
+  const desc = col('description');
+  const ref = col('reference');
+  const hasFields = [ds, id, first, last, until, conf, tags, desc, ref].some((i) => i >= 0);
+  const none: Partial<RawFields> = {};
+  return (r) => {
+    const type = opts.type ?? r[typeCol] ?? '';
+    if (!hasFields) {
+      c.add(type, r[valueCol], none);
+      return;
+    }
+    const confidence = conf >= 0 && r[conf] !== undefined && r[conf] !== '' ? Number(r[conf]) : NaN;
+    c.add(type, r[valueCol], {
+      dataset: ds >= 0 ? (str(r[ds]) ?? undefined) : undefined,
+      ioc_id: id >= 0 ? str(r[id]) : null,
+      first_seen: first >= 0 ? parseTime(r[first]) : null,
+      last_seen: last >= 0 ? parseTime(r[last]) : null,
+      valid_until: until >= 0 ? parseTime(r[until]) : null,
+      confidence: Number.isFinite(confidence) ? confidence : null,
+      tags: tags >= 0 ? tagList(r[tags]) : undefined,
+      description: desc >= 0 ? str(r[desc]) : null,
+      reference: ref >= 0 ? str(r[ref]) : null,
+    });
+  };
 }

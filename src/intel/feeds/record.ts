@@ -31,13 +31,92 @@ export interface FeedParse {
 
 export type RawFields = Omit<IocRecord, 'ioc' | 'ioc_type' | 'dataset'> & { dataset?: string };
 
+/** The optional fields of a record, stored per column. */
+const OPTIONAL = [
+  'dataset',
+  'ioc_id',
+  'first_seen',
+  'last_seen',
+  'valid_until',
+  'confidence',
+  'tags',
+  'description',
+  'reference',
+] as const;
+type Optional = (typeof OPTIONAL)[number];
+
+/**
+ * Collects records column by column: a million-IoC feed then costs a few arrays instead of a
+ * million objects, and a field no record sets costs nothing. `records` builds the objects
+ * on demand; the loader reads the columns (`size`, `ioc`, `iocType`, `field`).
+ */
 export class FeedCollector implements FeedParse {
-  readonly records: IocRecord[] = [];
   readonly rejected: Record<string, number> = {};
   readonly unsupported: Record<string, number> = {};
   readonly skipped: Record<string, number> = {};
+  private readonly iocs: string[] = [];
+  private readonly types: string[] = [];
+  /** An optional column exists once some record set a non-default value. */
+  private readonly columns: Partial<Record<Optional, unknown[]>> = {};
+  private built?: IocRecord[];
 
   constructor(readonly dataset: string) {}
+
+  get size(): number {
+    return this.iocs.length;
+  }
+
+  ioc(i: number): string {
+    return this.iocs[i];
+  }
+
+  iocType(i: number): string {
+    return this.types[i];
+  }
+
+  /** Field `name` of record i, with the defaults `records` gives. */
+  field<K extends Optional>(name: K, i: number): IocRecord[K] {
+    const col = this.columns[name];
+    const v = col ? col[i] : undefined;
+    if (name === 'dataset') return (v ?? this.dataset) as IocRecord[K];
+    if (name === 'tags') return v as IocRecord[K];
+    return (v ?? null) as IocRecord[K];
+  }
+
+  /** Whether some record sets field `name`. */
+  has(name: Optional): boolean {
+    return this.columns[name] !== undefined;
+  }
+
+  get records(): IocRecord[] {
+    if (this.built && this.built.length === this.iocs.length) return this.built;
+    const out: IocRecord[] = new Array(this.iocs.length);
+    for (let i = 0; i < out.length; i++) {
+      out[i] = {
+        dataset: this.field('dataset', i),
+        ioc: this.iocs[i],
+        ioc_type: this.types[i],
+        ioc_id: this.field('ioc_id', i),
+        first_seen: this.field('first_seen', i),
+        last_seen: this.field('last_seen', i),
+        valid_until: this.field('valid_until', i),
+        confidence: this.field('confidence', i),
+        tags: this.field('tags', i),
+        description: this.field('description', i),
+        reference: this.field('reference', i),
+      };
+    }
+    return (this.built = out);
+  }
+
+  private set(name: Optional, i: number, v: unknown): void {
+    let col = this.columns[name];
+    if (!col) {
+      if (v === undefined || v === null) return;
+      col = this.columns[name] = new Array<unknown>(i).fill(undefined);
+    }
+    col.push(v ?? undefined);
+  }
 
   /** Normalizes and keeps one indicator, or counts why not. Returns whether it was kept. */
   add(type: string, value: unknown, fields: Partial<RawFields> = {}): boolean {
@@ -47,19 +126,18 @@ export class FeedCollector implements FeedParse {
       bucket[n.reason] = (bucket[n.reason] ?? 0) + 1;
       return false;
     }
-    this.records.push({
-      dataset: fields.dataset ?? this.dataset,
-      ioc: n.ioc,
-      ioc_type: n.ioc_type,
-      ioc_id: fields.ioc_id ?? null,
-      first_seen: fields.first_seen ?? null,
-      last_seen: fields.last_seen ?? null,
-      valid_until: fields.valid_until ?? null,
-      confidence: fields.confidence ?? null,
-      tags: fields.tags && fields.tags.length ? fields.tags : undefined,
-      description: fields.description ?? null,
-      reference: fields.reference ?? null,
-    });
+    const i = this.iocs.length;
+    this.iocs.push(n.ioc);
+    this.types.push(n.ioc_type);
+    for (const k of OPTIONAL) {
+      let v: unknown = fields[k];
+      if (
+        (k === 'tags' && (v as string[] | undefined)?.length === 0) ||
+        (k === 'dataset' && v === this.dataset)
+      )
+        v = undefined;
+      this.set(k, i, v);
+    }
     return true;
   }
 
