@@ -222,4 +222,83 @@ describe('S3Store', () => {
     assert.equal(await unsafe.putIfAbsent('k.json', 'two'), false);
     assert.equal((await unsafe.get('k.json'))?.toString(), 'one');
   });
+
+  it('bounds the local cache: least recently used copies go first, recent ones never', async () => {
+    const { store, bucket, cacheDir } = await openStore(() => emu, 'lru', {
+      cacheMaxBytes: 3500,
+      cacheGraceMs: 0,
+    });
+    const keys = ['a', 'b', 'c', 'd'].map((n) => `t/part-${n}.parquet`);
+    // written by another store, so this one has to download them
+    const writer = await S3Store.open(`s3://${bucket}/lru`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir: await fs.mkdtemp(path.join(os.tmpdir(), 'talon-s3-cache-')),
+      cacheMaxBytes: 0,
+    });
+    tmpDirs.push(writer.cacheDir);
+    for (const [i, k] of keys.entries()) await writer.put(k, Buffer.alloc(1000, 97 + i));
+    const [a, b, c] = [
+      await store.localPath(keys[0]),
+      await store.localPath(keys[1]),
+      await store.localPath(keys[2]),
+    ];
+    const ago = (s: number) => new Date(Date.now() - s * 1000);
+    await fs.utimes(a, ago(40), ago(40));
+    await fs.utimes(b, ago(30), ago(30));
+    await fs.utimes(c, ago(20), ago(20));
+    assert.equal(await store.localPath(keys[0]), a, 'a cache hit…');
+    assert.ok((await fs.stat(a)).mtimeMs > Date.now() - 10_000, '…marks the copy as used');
+    // 4000 bytes > 3500: the sweep after this download evicts b, then c (down to ≤ 2800)
+    const d = await store.localPath(keys[3]);
+    const there = async (f: string) =>
+      fs.access(f).then(
+        () => true,
+        () => false,
+      );
+    assert.deepEqual(
+      [await there(a), await there(b), await there(c), await there(d)],
+      [true, false, false, true],
+    );
+    const gets0 = emu.requests.GET ?? 0;
+    const again = await store.localPath(keys[1]);
+    assert.deepEqual(await fs.readFile(again), Buffer.alloc(1000, 98), 'an evicted copy is downloaded again');
+    assert.equal((emu.requests.GET ?? 0) - gets0, 1);
+    assert.ok(again.startsWith(cacheDir));
+  });
+
+  it('never evicts copies used within the grace period, and clears stale partial and staged files', async () => {
+    const { store, bucket, cacheDir } = await openStore(() => emu, 'grace', {
+      cacheMaxBytes: 1000,
+      cacheGraceMs: 3_600_000,
+    });
+    for (const n of ['x', 'y']) await store.put(`t/part-${n}.parquet`, Buffer.alloc(800, 1));
+    const reader = await S3Store.open(`s3://${bucket}/grace`, {
+      endpoint: emu.endpoint,
+      credentials: emu.credentials,
+      cacheDir,
+      cacheMaxBytes: 1000,
+      cacheGraceMs: 3_600_000,
+    });
+    const x = await reader.localPath('t/part-x.parquet');
+    const y = await reader.localPath('t/part-y.parquet');
+    const old = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    const tmp = path.join(path.dirname(x), '.tmp-crashed');
+    await fs.writeFile(tmp, 'partial');
+    await fs.utimes(tmp, old, old);
+    const staleStaged = await reader.stagingPath('part-z.parquet');
+    await fs.writeFile(staleStaged, 'never uploaded');
+    await fs.utimes(staleStaged, old, old);
+    const freshStaged = await reader.stagingPath('part-w.parquet');
+    await fs.writeFile(freshStaged, 'being written');
+    const sweep = await reader.sweepCache();
+    assert.equal(sweep.bytesBefore, 1600);
+    assert.equal(sweep.bytesAfter, 1600, 'over the limit, but both copies are in use (soft limit)');
+    assert.equal(sweep.deleted, 2);
+    await fs.access(x);
+    await fs.access(y);
+    await fs.access(freshStaged);
+    await assert.rejects(fs.access(tmp));
+    await assert.rejects(fs.access(staleStaged));
+  });
 });

@@ -11,8 +11,20 @@
  * DuckDB cannot read S3 here (no httpfs offline), so objects are read through a local cache:
  * `localPath` downloads into `cacheDir`, keyed by the object's ETag so a replaced object (e.g.
  * `_last_checkpoint`) is fetched again, while data Parquet files (immutable, uniquely named) are
- * served from the cache without a round trip. The cache is never evicted by Talon. New files are staged
- * in the cache too, and after `upload` the staged file becomes the cached copy.
+ * served from the cache without a round trip. New files are staged in the cache too, and after
+ * `upload` the staged file becomes the cached copy.
+ *
+ * The cache is bounded (least recently used first): when it holds more than `cacheMaxBytes`
+ * (default 10 GiB, env `TALON_S3_CACHE_MAX_BYTES`, `0`/`Infinity` = unbounded), a sweep deletes
+ * the least recently used copies until it is under 80 % of that. A copy counts as used when
+ * `localPath` hands it out (its mtime is set then). Copies used within `cacheGraceMs` (default
+ * 10 min) are never deleted: DuckDB may be about to open a path handed out moments ago, in
+ * this process or another sharing the folder — so the limit is soft while a query needs more.
+ * A sweep also removes partial downloads (`.tmp-*`) older than an hour and staged files older
+ * than a day (left by writers that crashed before uploading). A store sweeps when it opens
+ * (at most once an hour per cache folder, across processes) and after every tenth of the
+ * limit it has added. Not removed on close: the folder is shared by processes and runs, and a
+ * warm cache is what makes repeated queries cheap.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -72,6 +84,27 @@ export interface S3StoreOptions {
   partSizeBytes?: number;
   /** Retries of a put-if-absent that got 409 ConditionalRequestConflict. Default: 10. */
   conflictRetries?: number;
+  /**
+   * Soft size limit of the local cache (see the module comment). Default: env
+   * `TALON_S3_CACHE_MAX_BYTES`, else 10 GiB; `0` or `Infinity` = unbounded.
+   */
+  cacheMaxBytes?: number;
+  /** Copies used more recently than this are never evicted. Default: 10 minutes. */
+  cacheGraceMs?: number;
+}
+
+const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
+const SWEEP_MARKER = '.last-sweep';
+const SWEEP_AT_OPEN_EVERY_MS = 3600 * 1000;
+const TMP_MAX_AGE_MS = 3600 * 1000;
+const STAGING_MAX_AGE_MS = 24 * 3600 * 1000;
+
+export interface CacheSweep {
+  /** bytes of cached copies before and after the sweep */
+  bytesBefore: number;
+  bytesAfter: number;
+  /** files deleted: evicted copies, stale partial downloads and staged files */
+  deleted: number;
 }
 
 /** `s3://bucket/prefix` → bucket and key prefix (`''` or ending in '/'). */
@@ -105,6 +138,11 @@ export class S3Store implements ObjectStore {
   private readonly conflictRetries: number;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
+  readonly cacheMaxBytes: number;
+  private readonly cacheGraceMs: number;
+  /** bytes this store added to the cache since its last sweep */
+  private addedSinceSweep = 0;
+  private sweeping: Promise<CacheSweep> | undefined;
 
   private constructor(url: string, opts: S3StoreOptions, cacheDir: string) {
     const { bucket, prefix } = parseS3Url(url);
@@ -117,6 +155,15 @@ export class S3Store implements ObjectStore {
     this.conflictRetries = opts.conflictRetries ?? 10;
     this.multipartThreshold = opts.multipartThresholdBytes ?? 8 * 1024 * 1024;
     this.partSize = Math.max(5 * 1024 * 1024, opts.partSizeBytes ?? 8 * 1024 * 1024);
+    const envMax = process.env.TALON_S3_CACHE_MAX_BYTES;
+    const max =
+      opts.cacheMaxBytes ??
+      (envMax !== undefined && envMax !== '' ? Number(envMax) : DEFAULT_CACHE_MAX_BYTES);
+    if (Number.isNaN(max) || max < 0) {
+      throw new Error(`S3 cache size limit must be a non-negative number of bytes, got ${String(envMax)}`);
+    }
+    this.cacheMaxBytes = max === 0 ? Infinity : max;
+    this.cacheGraceMs = opts.cacheGraceMs ?? 10 * 60 * 1000;
   }
 
   /** Opens `s3://bucket/prefix` (nothing is created on S3; the bucket must exist). */
@@ -125,7 +172,68 @@ export class S3Store implements ObjectStore {
       opts.cacheDir ?? process.env.TALON_S3_CACHE ?? path.join(os.tmpdir(), 'talon-s3-cache'),
     );
     await fs.mkdir(path.join(cacheDir, 'staging'), { recursive: true });
-    return new S3Store(url, opts, cacheDir);
+    const store = new S3Store(url, opts, cacheDir);
+    if (Number.isFinite(store.cacheMaxBytes)) {
+      const marker = path.join(cacheDir, SWEEP_MARKER);
+      const last = await fs.stat(marker).then(
+        (st) => st.mtimeMs,
+        () => 0,
+      );
+      if (Date.now() - last >= SWEEP_AT_OPEN_EVERY_MS) {
+        await fs.writeFile(marker, '');
+        await store.sweepCache().catch((err: unknown) => warnSweep(err));
+      }
+    }
+    return store;
+  }
+
+  /**
+   * Deletes least recently used cached copies until the cache is under 80 % of its limit
+   * (never copies used within the grace period), and stale partial downloads and staged files.
+   */
+  sweepCache(now = Date.now()): Promise<CacheSweep> {
+    this.sweeping ??= this.sweep(now).finally(() => (this.sweeping = undefined));
+    return this.sweeping;
+  }
+
+  private async sweep(now: number): Promise<CacheSweep> {
+    const copies: { file: string; size: number; used: number }[] = [];
+    let deleted = 0;
+    const remove = async (file: string) => {
+      await fs.rm(file, { force: true });
+      deleted++;
+    };
+    for (const f of await walkFiles(path.join(this.cacheDir, 's3'))) {
+      if (path.basename(f.file).startsWith('.tmp-')) {
+        if (now - f.mtimeMs > TMP_MAX_AGE_MS) await remove(f.file);
+      } else copies.push({ file: f.file, size: f.size, used: f.mtimeMs });
+    }
+    for (const f of await walkFiles(path.join(this.cacheDir, 'staging'))) {
+      if (now - f.mtimeMs > STAGING_MAX_AGE_MS) await remove(f.file);
+    }
+    const bytesBefore = copies.reduce((n, c) => n + c.size, 0);
+    let bytes = bytesBefore;
+    if (bytes > this.cacheMaxBytes) {
+      const target = this.cacheMaxBytes * 0.8;
+      copies.sort((a, b) => a.used - b.used);
+      for (const c of copies) {
+        if (bytes <= target || now - c.used < this.cacheGraceMs) break;
+        await remove(c.file);
+        bytes -= c.size;
+        // the key's folder, when now empty (another process may be filling it: then it is not)
+        await fs.rmdir(path.dirname(c.file)).catch(() => undefined);
+      }
+    }
+    return { bytesBefore, bytesAfter: bytes, deleted };
+  }
+
+  /** Counts bytes added to the cache; every tenth of the limit, a sweep. */
+  private async noteCached(bytes: number): Promise<void> {
+    if (!Number.isFinite(this.cacheMaxBytes)) return;
+    this.addedSinceSweep += bytes;
+    if (this.addedSinceSweep < Math.max(1, this.cacheMaxBytes / 10)) return;
+    this.addedSinceSweep = 0;
+    await this.sweepCache().catch((err: unknown) => warnSweep(err));
   }
 
   private fullKey(key: string): string {
@@ -249,13 +357,13 @@ export class S3Store implements ObjectStore {
     const ext = path.extname(key);
     if (isImmutableKey(key)) {
       const cached = await firstCachedVersion(dir);
-      if (cached) return cached;
+      if (cached && (await markUsed(cached))) return cached;
       return this.download(key, dir, ext);
     }
     const info = await this.headRaw(key);
     if (!info) throw new Error(`no such object: ${this.url}/${key}`);
     const file = path.join(dir, versionFileName(info.etag, ext));
-    if (await exists(file)) return file;
+    if (await markUsed(file)) return file;
     return this.download(key, dir, ext);
   }
 
@@ -296,6 +404,8 @@ export class S3Store implements ObjectStore {
       ))
     ) {
       await fs.rm(localFile, { force: true }); // e.g. staged on another filesystem: just not cached
+    } else {
+      await this.noteCached(size);
     }
   }
 
@@ -349,13 +459,15 @@ export class S3Store implements ObjectStore {
 
   private async download(key: string, dir: string, ext: string): Promise<string> {
     const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }));
-    await fs.mkdir(dir, { recursive: true });
     const tmp = path.join(dir, `.tmp-${randomUUID()}`);
     try {
+      // (a concurrent sweep may remove the key's folder when it is empty: create it right here)
+      await fs.mkdir(dir, { recursive: true });
       await pipeline(res.Body as Readable, createWriteStream(tmp));
       const file = path.join(dir, versionFileName(res.ETag ?? randomUUID(), ext));
       // rename: a concurrent reader (or process sharing the cache) sees the whole file or none.
       await fs.rename(tmp, file);
+      await this.noteCached(res.ContentLength ?? (await fs.stat(file)).size);
       return file;
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -428,11 +540,31 @@ async function firstCachedVersion(dir: string): Promise<string | undefined> {
   return name ? path.join(dir, name) : undefined;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
+/** Marks a cached copy as just used (LRU by mtime); false when it is not there (evicted). */
+async function markUsed(file: string): Promise<boolean> {
+  const now = new Date();
+  return fs.utimes(file, now, now).then(
     () => true,
     () => false,
   );
+}
+
+/** Every file under `dir` with size and mtime (none when `dir` does not exist). */
+async function walkFiles(dir: string): Promise<{ file: string; size: number; mtimeMs: number }[]> {
+  const out: { file: string; size: number; mtimeMs: number }[] = [];
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const file = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
+    const st = await fs.stat(file).catch(() => undefined);
+    if (st) out.push({ file, size: st.size, mtimeMs: st.mtimeMs });
+  }
+  return out;
+}
+
+function warnSweep(err: unknown): void {
+  // The cache only saves downloads; a failed sweep must not fail the read or write.
+  process.emitWarning(`S3 cache sweep failed: ${(err as Error).message ?? String(err)}`);
 }
 
 function sleep(ms: number): Promise<void> {
