@@ -16,6 +16,7 @@ import { applyExpectations, columnOr } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { formatDuration } from '../engine/duration.js';
 import { literal } from '../sql/duckdb.js';
+import { RETRACT_ALERT } from '../engine/batch.js';
 
 export const LOGON_LOCATIONS = 'logon_locations';
 
@@ -129,7 +130,7 @@ export const newLogonLocation: Detection = {
       operators: [
         "readChangeFeed(_change_type IN ('insert', 'update_postimage'))",
         `filter(first_used >= user_first_seen + learning_period ${formatDuration(learning)})`,
-        'retract(alerts of pairs whose first use or learning decision changed)',
+        'withdraw(alerts of pairs whose first use or learning decision changed)',
       ],
       sinks: [alertsSink],
       async transform(batch) {
@@ -158,7 +159,7 @@ export const newLogonLocation: Detection = {
               OR b.pre_user_first_seen IS DISTINCT FROM l.user_first_seen`,
         );
         // A pair that existed before this batch and changed: its alert (if any) no longer
-        // matches — retract it unless it is exactly the alert the pair raises now.
+        // matches — replaced by the alert the pair raises now, or closed when it raises none.
         const revised = await batch.db.all<{ k: string; t: string; alerting: boolean }>(
           `SELECT UserName || '|' || network AS k, CAST(first_used AS VARCHAR) AS t, alerting
            FROM ${changes} WHERE existed`,
@@ -167,7 +168,8 @@ export const newLogonLocation: Detection = {
           batch.retract(
             'alerts',
             `detection = ${literal(meta.detection)} AND dedup_key = ${literal(r.k)}` +
-              (r.alerting ? ` AND event_time <> TIMESTAMP ${literal(r.t)}` : ''),
+              (r.alerting ? ` AND (event_time <> TIMESTAMP ${literal(r.t)} OR status = 'closed')` : ''),
+            RETRACT_ALERT,
           );
         }
         const fresh = await batch.temp(

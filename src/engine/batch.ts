@@ -34,6 +34,17 @@ export async function readChanges(table: DeltaTable, start: number, end: number)
   }
 }
 
+/** How withdrawn rows are found and marked (see `MicroBatch.retract`). */
+export interface RetractSpec {
+  /** Key columns identifying a row (a replacement from this batch has the same key). */
+  on: string[];
+  /** Column → SQL expression for withdrawn rows that are not replaced. */
+  set: Record<string, string>;
+}
+
+/** Alerts: keyed by alert_id; a withdrawn alert is closed. */
+export const RETRACT_ALERT: RetractSpec = { on: ['alert_id'], set: { status: "'closed'" } };
+
 export class MicroBatch {
   readonly metrics: Record<string, number> = {};
   /** State to carry to the next batch; starts as the previous commit's state. */
@@ -42,7 +53,7 @@ export class MicroBatch {
   private readonly temps: string[] = [];
   private readonly views: string[] = [];
   private readonly columnCache = new Map<string, Map<string, string>>();
-  private readonly retractions = new Map<string, string[]>();
+  private readonly retractions = new Map<string, { predicates: string[]; how: RetractSpec }>();
   private seq = 0;
 
   constructor(
@@ -74,20 +85,22 @@ export class MicroBatch {
   }
 
   /**
-   * Asks for the rows of `table` matching `predicate` (a SQL predicate over the table's
-   * columns) to be deleted in this batch, before the sinks are written. Used to retract an
-   * alert a late row superseded (an earlier occurrence that arrived after the later one). The
-   * delete carries the txn `<query>:retract:<table>` = batch id, so a replay deletes nothing twice.
+   * Withdraws the rows of `table` matching `predicate` (SQL over the table's columns) in this
+   * batch, before the sinks are written: a row whose key (`on`) this batch writes again to that
+   * table is replaced by the new row; the others keep their place with the `set` columns
+   * changed (e.g. an alert a late, earlier occurrence superseded becomes `status = 'closed'`,
+   * so a notifier that sent it can send its resolution). Rows are never deleted: what was
+   * delivered stays traceable. The write carries the txn `<query>:retract:<table>` = batch id.
    */
-  retract(table: string, predicate: string): void {
+  retract(table: string, predicate: string, how: RetractSpec): void {
     const key = tableKey(table);
-    let list = this.retractions.get(key);
-    if (!list) this.retractions.set(key, (list = []));
-    list.push(`(${predicate})`);
+    let r = this.retractions.get(key);
+    if (!r) this.retractions.set(key, (r = { predicates: [], how }));
+    r.predicates.push(`(${predicate})`);
   }
 
-  /** Retractions requested so far: table key → predicates. */
-  pendingRetractions(): [string, string[]][] {
+  /** Retractions requested so far, by table key. */
+  pendingRetractions(): [string, { predicates: string[]; how: RetractSpec }][] {
     return [...this.retractions.entries()];
   }
 

@@ -4,6 +4,7 @@
  */
 import { ident, literal } from '../sql/duckdb.js';
 import type { MicroBatch } from './batch.js';
+import { RETRACT_ALERT } from './batch.js';
 
 export interface Expectation {
   name: string;
@@ -88,8 +89,9 @@ export interface DedupOptions {
   /**
    * When a late row precedes an already kept row of its key by less than the window, the late
    * row is the real first occurrence: it is kept and the later row is superseded. The alert the
-   * later row raised is retracted from the `alerts` table (its dedup_key is the key values
-   * joined by '|', as every detection builds it). Default: on when the query sinks into
+   * later row raised is withdrawn from the `alerts` table — closed, or replaced when the new
+   * alert has the same id (its dedup_key is the key values joined by '|', as every detection
+   * builds it). Default: on when the query sinks into
    * `alerts` and belongs to a detection.
    */
   retractAlerts?: boolean;
@@ -226,6 +228,7 @@ export async function dedupWithWatermark(batch: MicroBatch, input: string, o: De
         'alerts',
         `detection = ${det} AND dedup_key = ${literal(key)} AND event_time >= ${timestampLiteral(s.t)} ` +
           `AND event_time < ${timestampLiteral(s.t + 1)}`,
+        RETRACT_ALERT,
       );
     }
   }

@@ -194,3 +194,46 @@ test('required sources and snapshots: no batch until they exist, then every row 
     await t.cleanup();
   }
 });
+
+test('retract: withdrawn rows are replaced by this batch’s row of the same key, else closed', async () => {
+  const t = await openTempLake();
+  try {
+    const def: QueryDefinition = {
+      id: 'withdraw',
+      sources: [{ table: 'Ev' }],
+      sinks: [
+        {
+          name: 'out',
+          table: 'out',
+          mode: 'merge',
+          merge: { on: ['k'], whenMatched: 'ignore', whenNotMatched: 'insert' },
+        },
+      ],
+      async transform(batch) {
+        const rel = batch.source('ev')!;
+        if (batch.id === 1) {
+          batch.retract('out', `k IN ('a', 'b')`, { on: ['k'], set: { status: `'closed'` } });
+        }
+        return { out: `SELECT k, CAST(n AS BIGINT) AS n, 'open' AS status FROM ${rel}` };
+      },
+    };
+    const q = () => new StreamingQuery(t.lake, def);
+    await appendEvents(t.lake, 'Ev', [
+      { k: 'a', n: 1, timestamp: Date.UTC(2026, 0, 1) },
+      { k: 'b', n: 1, timestamp: Date.UTC(2026, 0, 1) },
+    ]);
+    await q().runBatch();
+    await appendEvents(t.lake, 'Ev', [
+      { k: 'a', n: 2, timestamp: Date.UTC(2026, 0, 1) },
+      { k: 'c', n: 2, timestamp: Date.UTC(2026, 0, 1) },
+    ]);
+    const r = await q().runBatch();
+    assert.equal(r?.metrics['retract.out.rows'], 2);
+    assert.deepEqual(
+      (await tableRows(t.lake, 'out', 'k')).map((x) => `${x.k}${x.n}:${x.status}`),
+      ['a2:open', 'b1:closed', 'c2:open'],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -8,6 +8,7 @@
  */
 import type { Lake } from '../lake/lake.js';
 import type { DeltaTable } from '../lake/table.js';
+import { ident } from '../sql/duckdb.js';
 import { MicroBatch, readChanges, tableKey, writeTable } from './batch.js';
 import type { BatchCommit, BatchOffsets, SourceRange } from './checkpoint.js';
 import { CheckpointLog } from './checkpoint.js';
@@ -239,25 +240,57 @@ export class StreamingQuery {
       const outputs = await this.def.transform(batch);
       phase('transform');
       crashPoint('after-transform', this.id, offsets.batchId);
-      // Retractions first: a superseded alert and its replacement may share an alert id, and
-      // the alerts sink keeps an existing row as it is.
-      for (const [table, predicates] of batch.pendingRetractions()) {
-        const target = await this.lake.table(table);
-        if (!target || (await target.snapshot()).schema.fields.length === 0) continue;
-        const res = await target.deleteWhere(predicates.join(' OR '), {
-          txn: { appId: `${this.id}:retract:${table}`, version: offsets.batchId },
-          commitInfo: { talonQuery: this.id, talonBatch: offsets.batchId },
-        });
-        batch.metrics[`retract.${table}.rows`] = Number(res.metrics?.numDeletedRows ?? 0);
-      }
-      let written = 0;
+      const staged = new Map<string, string>();
       for (const sink of this.def.sinks) {
         const rel = outputs[sink.name];
         if (!rel) continue;
-        const staged = await batch.temp(`sink_${sink.name}`, rel);
-        const n = await batch.count(staged);
+        const name = await batch.temp(`sink_${sink.name}`, rel);
+        const n = await batch.count(name);
         batch.metrics[`sink.${sink.name}.rows`] = n;
+        if (n > 0) staged.set(sink.name, name);
+      }
+      // Withdrawals first: a superseded row and its replacement may share a key, and a merge
+      // sink that ignores matches would keep the old row.
+      for (const [table, { predicates, how }] of batch.pendingRetractions()) {
+        const target = await this.lake.table(table);
+        if (!target) continue;
+        const snap = await target.snapshot();
+        if (snap.schema.fields.length === 0) continue;
+        const sameTable = this.def.sinks
+          .filter((sk) => tableKey(sk.table) === table && staged.has(sk.name))
+          .map((sk) => `SELECT * FROM ${staged.get(sk.name)}`);
+        const fresh = sameTable.length ? sameTable.join(' UNION ALL BY NAME ') : undefined;
+        const on = how.on.map((c) => ident(c));
+        const keyMatch = (a: string, b: string) => on.map((c) => `${a}.${c} = ${b}.${c}`).join(' AND ');
+        const withdrawn = await batch.temp(
+          `withdrawn_${table}`,
+          `SELECT * FROM ${await snap.scan()} AS w WHERE ${predicates.join(' OR ')}`,
+        );
+        const setCols = Object.entries(how.set)
+          .map(([c, e]) => `${e} AS ${ident(c)}`)
+          .join(', ');
+        const rows = fresh
+          ? `SELECT n.* FROM (${fresh}) n WHERE EXISTS (SELECT 1 FROM ${withdrawn} w WHERE ${keyMatch('w', 'n')})
+             UNION ALL BY NAME
+             SELECT w.* REPLACE (${setCols}) FROM ${withdrawn} w
+             WHERE NOT EXISTS (SELECT 1 FROM (${fresh}) n WHERE ${keyMatch('w', 'n')})`
+          : `SELECT w.* REPLACE (${setCols}) FROM ${withdrawn} w`;
+        const n = await batch.count(withdrawn);
+        batch.metrics[`retract.${table}.rows`] = n;
         if (n === 0) continue;
+        await target.merge(
+          rows,
+          { on: how.on, whenMatched: 'update', whenNotMatched: 'ignore' },
+          {
+            txn: { appId: `${this.id}:retract:${table}`, version: offsets.batchId },
+            commitInfo: { talonQuery: this.id, talonBatch: offsets.batchId },
+          },
+        );
+      }
+      let written = 0;
+      for (const sink of this.def.sinks) {
+        const stagedRel = staged.get(sink.name);
+        if (!stagedRel) continue;
         const txn = { appId: `${this.id}:${sink.name}`, version: offsets.batchId };
         const how =
           sink.mode === 'merge' && sink.merge
@@ -266,7 +299,7 @@ export class StreamingQuery {
         const res = await writeTable(
           this.lake,
           sink.table,
-          `SELECT * FROM ${staged}`,
+          `SELECT * FROM ${stagedRel}`,
           how,
           sink.create ?? {},
           txn,
