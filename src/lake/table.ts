@@ -846,6 +846,37 @@ export class DeltaTable {
     return out;
   }
 
+  /**
+   * Sets table properties (Delta `SET TBLPROPERTIES`: a commit with the new metaData), e.g.
+   * `{'delta.setTransactionRetentionDuration': 'interval 30 days'}` on a table created without
+   * it. Values already set leave the table unchanged (no commit). Retried when a concurrent
+   * commit changed the metadata first.
+   */
+  async setProperties(properties: Record<string, string>): Promise<CommitResult> {
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.writableState();
+      const current = state.metaData.configuration ?? {};
+      if (Object.entries(properties).every(([k, v]) => current[k] === v)) {
+        return { version: state.version, skipped: false, metrics: {} };
+      }
+      const metaData: MetaDataAction = { ...state.metaData, configuration: { ...current, ...properties } };
+      try {
+        return await this.commit({
+          operation: 'SET TBLPROPERTIES',
+          operationParameters: { properties: JSON.stringify(properties) },
+          metrics: {},
+          readVersion: state.version,
+          actions: [{ metaData }],
+          isBlindAppend: false,
+          newFiles: [],
+          opts: {},
+        });
+      } catch (err) {
+        if (!(err instanceof ConcurrentModificationError) || attempt >= 5) throw err;
+      }
+    }
+  }
+
   /** Writes a checkpoint at the latest version (done automatically every 10 commits). */
   async checkpoint(): Promise<void> {
     const state = await this.state();

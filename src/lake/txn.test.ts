@@ -306,6 +306,37 @@ describe('txn retention (delta.setTransactionRetentionDuration)', () => {
     }
   });
 
+  test('setProperties turns retention on for an existing table (one commit; again: none)', async () => {
+    const dir = await tempDir();
+    const lake = await Lake.open(dir);
+    try {
+      const t = await lake.createTable('ing', { properties: { 'delta.appendOnly': 'false' } });
+      await t.append(`SELECT 1 AS id`, { txns: files(['f1']) });
+      const log = new DeltaLog(lake.store, lake.db, 'ing');
+      assert.ok(
+        await log.tryCommit(2, [
+          { commitInfo: { timestamp: Date.now(), operation: 'WRITE' } },
+          { txn: { appId: 'old', version: 1, lastUpdated: Date.now() - 40 * DAY } },
+        ]),
+      );
+      assert.equal((await t.txnVersions(['old'])).size, 1, 'no retention set: kept');
+      const res = await t.setProperties({ 'delta.setTransactionRetentionDuration': 'interval 30 days' });
+      assert.equal(res.version, 3);
+      const snap = await t.snapshot();
+      assert.equal(snap.properties['delta.setTransactionRetentionDuration'], 'interval 30 days');
+      assert.equal(snap.properties['delta.appendOnly'], 'false', 'other properties kept');
+      assert.deepEqual([...(await t.txnVersions(['old', 'f1'])).keys()], ['f1']);
+      assert.equal(
+        (await t.setProperties({ 'delta.setTransactionRetentionDuration': 'interval 30 days' })).version,
+        3,
+      );
+      assert.equal(await t.latestVersion(), 3);
+      assert.equal((await t.history(1))[0].operation, 'SET TBLPROPERTIES');
+    } finally {
+      lake.close();
+    }
+  });
+
   test('expireTxns: by lastUpdated against the table property; unset or unparsable keeps all', () => {
     const now = 1_000 * DAY;
     const state = emptyState(3);
