@@ -267,7 +267,9 @@ export async function loadIocRecords(
     }
   } else {
     // Already loaded: what the feed holds, by type (records, not de-duplicated).
-    for (let i = 0; i < n; i++) report.types[rc.iocType(i)] = (report.types[rc.iocType(i)] ?? 0) + 1;
+    const byType: Record<string, number> = {};
+    for (let i = 0; i < n; i++) byType[rc.iocType(i)] = (byType[rc.iocType(i)] ?? 0) + 1;
+    for (const t of Object.keys(byType).sort()) report.types[t] = byType[t];
     report.stored = n;
   }
   report.reconciled = await reconcileAllowList(lake, settings.allowList, now);
