@@ -68,7 +68,9 @@ export const newLogonLocation: Detection = {
         const rel = batch.source('UserLogon');
         if (!rel) return {};
         const cols = await batch.columns(rel);
-        const logons = await batch.temp(
+        // Views: the projection, the expectations and the grouping run as one DuckDB pipeline
+        // over the batch's UserLogon rows, nothing copied.
+        const logons = await batch.view(
           'logons',
           `SELECT ${[
             columnOr(cols, 'UserName', 'VARCHAR'),
@@ -79,11 +81,16 @@ export const newLogonLocation: Detection = {
           ].join(', ')} FROM ${rel}`,
         );
         // A logon without a user or without a known network says nothing about locations.
-        const valid = await applyExpectations(batch, logons, [
-          { name: 'user_present', condition: `UserName IS NOT NULL AND UserName <> ''`, action: 'drop' },
-          { name: 'network_known', condition: `network IS NOT NULL AND network <> ''`, action: 'drop' },
-          { name: 'timestamp_present', condition: `timestamp IS NOT NULL`, action: 'drop' },
-        ]);
+        const valid = await applyExpectations(
+          batch,
+          logons,
+          [
+            { name: 'user_present', condition: `UserName IS NOT NULL AND UserName <> ''`, action: 'drop' },
+            { name: 'network_known', condition: `network IS NOT NULL AND network <> ''`, action: 'drop' },
+            { name: 'timestamp_present', condition: `timestamp IS NOT NULL`, action: 'drop' },
+          ],
+          { materialize: false },
+        );
         const current = (await batch.snapshot(LOGON_LOCATIONS)) ?? EMPTY_LOCATIONS;
         const grouped = `SELECT UserName, network, max(timestamp) AS last_used, min(timestamp) AS first_used,
             arg_min(aid, timestamp) AS first_aid, arg_min(aip, timestamp) AS first_aip
