@@ -90,6 +90,13 @@ export interface GroupSummary {
 }
 
 const HEARTBEAT_MS = 30_000;
+/**
+ * Every commit carries one txn per source file, so without expiry the txn set of a table
+ * (and every checkpoint) grows by one entry per file forever. A txn only has to outlive the
+ * window between a table's commit and the `ingest_log` commit of the same files (a crash
+ * replay); after that ingest_log rows — which never expire — make replays skip the files.
+ */
+const TXN_RETENTION = { 'delta.setTransactionRetentionDuration': 'interval 30 days' };
 const QUARANTINE_COLUMNS =
   "{'src': 'INTEGER', 'line': 'BIGINT', 'raw': 'VARCHAR', 'reason': 'VARCHAR', 'detail': 'VARCHAR'}";
 
@@ -397,7 +404,10 @@ export class IngestPipeline {
           if (candidates.length === 0) continue;
           const table = await this.lake.createTable(stage.schema.displayName, {
             partitionColumns: stage.schema.secondary ? [] : ['event_date'],
-            properties: { 'delta.parquet.compression.codec': this.opts.parquetCodec ?? 'snappy' },
+            properties: {
+              ...TXN_RETENTION,
+              'delta.parquet.compression.codec': this.opts.parquetCodec ?? 'snappy',
+            },
           });
           const name = (await table.name()) ?? stage.schema.displayName;
           const plan = await this.filesToWrite(table, files, candidates, appId);
@@ -526,7 +536,7 @@ export class IngestPipeline {
     groupId: string,
   ): Promise<number> {
     if (!stager.hasQuarantine) return 0;
-    const table = await this.lake.createTable('quarantine', {});
+    const table = await this.lake.createTable('quarantine', { properties: { ...TXN_RETENTION } });
     const candidates = files.filter((f) => stager.counts[f.index].quarantined > 0).map((f) => f.index);
     const plan = await this.filesToWrite(table, files, candidates, groupId);
     if (plan.write.length === 0) return 0;
@@ -552,7 +562,7 @@ export class IngestPipeline {
     perFile: Record<string, number>[],
     groupId: string,
   ): Promise<void> {
-    const table = await this.lake.createTable('ingest_log', {});
+    const table = await this.lake.createTable('ingest_log', { properties: { ...TXN_RETENTION } });
     const plan = await this.filesToWrite(
       table,
       files,

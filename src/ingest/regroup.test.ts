@@ -96,7 +96,11 @@ for (const [first, replay] of [
       await assert.rejects(run(input, crashed, first));
       const partial = await Lake.open(crashed);
       try {
-        assert.ok(await partial.table('ProcessRollup2'), 'tables before the failure committed');
+        const table = await partial.table('ProcessRollup2');
+        assert.ok(table, 'tables before the failure committed');
+        const props = (await table.snapshot()).properties;
+        assert.equal(props['delta.parquet.compression.codec'], 'snappy');
+        assert.equal(props['delta.setTransactionRetentionDuration'], 'interval 30 days');
         assert.equal(await partial.table('ingest_log'), undefined, 'the failed group is not logged');
       } finally {
         partial.close();
