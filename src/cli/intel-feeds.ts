@@ -90,24 +90,36 @@ export function registerIntelFeedCommands(intel: Command): void {
         .command('list')
         .description('IoCs in the iocs table')
         .option('--type <ioc_type>', 'only this ioc_type (e.g. IPv4, FileHash-SHA256)')
-        .option('--limit <n>', 'at most this many rows'),
+        .option('--allow-listed', 'only allow-listed IoCs')
+        .option('--no-allow-listed', 'only IoCs that can alert')
+        .option('--search <text>', 'only IoCs whose value contains this text')
+        .option('--active', 'only IoCs not expired')
+        .option('--limit <n>', 'rows per page (default 100; 0 = all)')
+        .option('--offset <n>', 'skip this many rows'),
       ['table', 'json', 'csv'] as const,
     ),
     async (ctx) => {
-      const { IOCS_TABLE } = await import('../intel/iocs.js');
-      const { literal } = await import('../sql/duckdb.js');
-      const cols = ['ioc_type', 'ioc', 'dataset', 'ioc_id', 'first_seen', 'last_seen', 'description'];
-      const t = await ctx.lake.table(IOCS_TABLE);
-      const snap = t ? await t.snapshot() : undefined;
-      let rows: Record<string, unknown>[] = [];
-      if (snap && snap.schema.fields.length > 0) {
-        const where = ctx.opts.type ? `WHERE ioc_type = ${literal(String(ctx.opts.type))}` : '';
-        const limit = ctx.opts.limit ? `LIMIT ${Math.floor(Number(ctx.opts.limit))}` : '';
-        rows = await ctx.lake.db.allJson(
-          `SELECT ${cols.join(', ')} FROM ${await snap.scan()} ${where} ORDER BY ioc_type, ioc ${limit}`,
+      const { listIocs, LIST_COLUMNS } = await import('../intel/list.js');
+      const num = (v: unknown): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0)
+          throw new UsageError(`expected a whole number ≥ 0, got ${String(v)}`);
+        return n;
+      };
+      const page = await listIocs(ctx.lake, {
+        type: ctx.opts.type as string | undefined,
+        allowListed: ctx.opts.allowListed as boolean | undefined,
+        search: ctx.opts.search as string | undefined,
+        activeAt: ctx.opts.active ? new Date() : undefined,
+        limit: num(ctx.opts.limit),
+        offset: num(ctx.opts.offset),
+      });
+      printRows(ctx.opts.format, [...LIST_COLUMNS], page.rows);
+      if (page.offset + page.rows.length < page.total)
+        process.stderr.write(
+          `rows ${page.offset + 1}-${page.offset + page.rows.length} of ${page.total}; --offset ${page.offset + page.rows.length} for more\n`,
         );
-      }
-      printRows(ctx.opts.format, cols, rows);
     },
     undefined,
     { existing: true },

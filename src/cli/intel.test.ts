@@ -101,3 +101,63 @@ test('--since takes an ISO time or a duration back from now', () => {
   assert.equal(parseSince('2026-01-01T12:00:00Z', now).toISOString(), '2026-01-01T12:00:00.000Z');
   assert.throws(() => parseSince('yesterday', now), /--since/);
 });
+
+test('intel load --format csv flags allow-listed IoCs from the config; intel list pages and filters', async () => {
+  const t = await openTempLake('talon-cli-');
+  try {
+    const csv = path.join(t.dir, 'iocs.csv');
+    await writeFile(
+      csv,
+      'dataset,ioc,ioc_type,ioc_id,first_seen,last_seen,description\n' +
+        'feed,8.8.8.8,IPv4,1,2026-01-01T00:00:00Z,,resolver\n' +
+        'feed,203.0.113.9,IPv4,2,2026-01-01T00:00:00Z,,c2\n' +
+        'feed,198.51.100.7,IPv4,3,2026-01-01T00:00:00Z,,c2\n',
+    );
+    const config = path.join(t.dir, 'talon.yaml');
+    await writeFile(config, 'intel:\n  allow_list: ["8.8.8.8"]\n');
+    let r = talon(t.dir, '--config', config, 'intel', 'load', csv, '--lake', t.lake.location);
+    assert.equal(r.status, 0, r.stderr);
+    r = talon(t.dir, 'intel', 'list', '--allow-listed', '--format', 'json', '--lake', t.lake.location);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      (JSON.parse(r.stdout) as { ioc: string; allow_listed: boolean }[]).map((x) => [x.ioc, x.allow_listed]),
+      [['8.8.8.8', true]],
+    );
+    r = talon(
+      t.dir,
+      'intel',
+      'list',
+      '--no-allow-listed',
+      '--limit',
+      '1',
+      '--format',
+      'json',
+      '--lake',
+      t.lake.location,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+      (JSON.parse(r.stdout) as { ioc: string }[]).map((x) => x.ioc),
+      ['198.51.100.7'],
+    );
+    assert.match(r.stderr, /rows 1-1 of 2; --offset 1 for more/);
+    r = talon(
+      t.dir,
+      'intel',
+      'list',
+      '--offset',
+      '1',
+      '--search',
+      '203.0',
+      '--format',
+      'json',
+      '--lake',
+      t.lake.location,
+    );
+    assert.deepEqual(JSON.parse(r.stdout), []);
+    r = talon(t.dir, 'intel', 'list', '--limit', '-3', '--lake', t.lake.location);
+    assert.notEqual(r.status, 0);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -39,7 +39,12 @@ export function registerIntelCommand(program: Command): void {
         .digest('hex')
         .slice(0, 32);
       const rows = await lake.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM (${rel})`);
-      const res = await mergeIocs(lake, rel, digest);
+      const { AllowList, reconcileAllowList } = await import('../intel/load.js');
+      const { intelSettings } = await import('../intel/feeds/settings.js');
+      const allowEntries = intelSettings(ctx.config).allowList;
+      const res = await mergeIocs(lake, rel, digest, { allowList: new AllowList(allowEntries) });
+      // Flags of rows already stored follow the configured list too (it may have changed).
+      await reconcileAllowList(lake, allowEntries);
       out(
         `${Number(rows[0].n)} IoC row(s) read from ${file}; iocs version ${res.version}${res.skipped ? ' (already loaded)' : ''}\n`,
       );
