@@ -110,8 +110,8 @@ const MATCH_MIX: [string, number][] = [
 ];
 
 /**
- * L IoCs: 1 in 2,000 is a value the events hold (hash, domain, host name, IP, a /24 of the
- * connection range), the rest unrelated values of the same types.
+ * L IoCs: 1 in 2,000 is a value a few events hold (hash, host name, a domain of one host, IP, a
+ * /30 of the connection range), the rest unrelated values of the same types.
  */
 function matchIocsSql(n: number): string {
   return `SELECT 'bench' AS dataset, ioc, ioc_type, 'i' || j AS ioc_id, TIMESTAMP '2026-01-01' AS first_seen,
@@ -124,11 +124,11 @@ function matchIocsSql(n: number): string {
     LATERAL (SELECT CASE ioc_type
         WHEN 'FileHash-SHA256' THEN CASE WHEN hit THEN md5('h' || j) || md5('x' || j) ELSE md5('s' || j) || md5('t' || j) END
         WHEN 'FileHash-MD5' THEN CASE WHEN hit THEN md5('h' || j) ELSE md5('m' || j) END
-        WHEN 'domain' THEN CASE WHEN hit THEN 'example' || (j % 100) || '.com' ELSE 'd' || j || '.bad' || (j % 97) || '.net' END
-        WHEN 'hostname' THEN CASE WHEN hit THEN 'host' || (j % 50000) || '.example' || (j % 100) || '.com' ELSE 'h' || j || '.evil.org' END
+        WHEN 'domain' THEN CASE WHEN hit THEN 'host' || (j % 50000) || '.example' || (j % 100) || '.com' ELSE 'd' || j || '.bad' || (j % 97) || '.net' END
+        WHEN 'hostname' THEN CASE WHEN hit THEN 'host' || ((j + 7) % 50000) || '.example' || ((j + 7) % 100) || '.com' ELSE 'h' || j || '.evil.org' END
         WHEN 'IPv4' THEN CASE WHEN hit THEN '198.51.' || (j % 256) || '.' || (j % 200)
           ELSE (11 + j % 180) || '.' || (j // 65536 % 256) || '.' || (j // 256 % 256) || '.' || (j % 256) END
-        ELSE CASE WHEN hit THEN '198.18.' || (j % 256) || '.0/24'
+        ELSE CASE WHEN hit THEN '198.18.' || (j % 256) || '.' || (j % 250 // 4 * 4) || '/30'
           ELSE (11 + j % 180) || '.' || (j // 256 % 256) || '.' || (j % 256) || '.0/24' END END AS ioc)`;
 }
 

@@ -153,3 +153,29 @@ test('ioc_match: an iocs table without allow_listed (before the intel change) st
     await t.cleanup();
   }
 });
+
+test('ioc_match: CIDR IoCs of many prefix lengths (range join) match the same as few (hash join)', async () => {
+  const t = await openTempLake('talon-iocmatch-cidrs-');
+  try {
+    // /20 … /29 nested around 203.0.112.0: ten prefix lengths, above the hash-join limit.
+    await writeIocs(
+      t.lake,
+      Array.from({ length: 10 }, (_, k) => ({ ioc: `203.0.112.0/${20 + k}`, ioc_type: 'IPv4-CIDR' })),
+    );
+    await appendEvents(t.lake, 'NetworkConnectIP4', [
+      conn('a', '203.0.112.7'), // inside all ten
+      conn('b', '203.0.127.255'), // last address of the /20 only
+      conn('c', '203.0.128.0'), // just past the /20
+      conn('d', '203.0.111.255'), // just before
+    ]);
+    await detect(t.lake);
+    const keys = (await listAlerts(t.lake)).map((a) => a.dedup_key);
+    assert.equal(keys.filter((k) => k.startsWith('a|')).length, 10);
+    assert.deepEqual(
+      keys.filter((k) => !k.startsWith('a|')),
+      ['b|IPv4-CIDR|203.0.112.0/20'],
+    );
+  } finally {
+    await t.cleanup();
+  }
+});

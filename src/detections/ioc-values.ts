@@ -12,8 +12,9 @@
  *   counts that domain IoCs have (usually 2–4) and those are hash-joined; no LIKE, no scan of
  *   the IoC list per event.
  * - `IPv4-CIDR` / `IPv6-CIDR` IoCs (network/prefix, as the normalizer stores them) match the
- *   addresses inside them: the event address as an integer (UBIGINT / UHUGEINT, exact)
- *   range-joined to [first, last] address of each network.
+ *   addresses inside them: the event address as an integer (UBIGINT / UHUGEINT, exact), cut
+ *   to each prefix length in use and hash-joined to the networks (a range join on
+ *   [first, last] address when the CIDR IoCs use more than 8 prefix lengths).
  * - Allow-listed IoCs (`allow_listed = true`) never match; a table without that column (or a
  *   NULL) means not allow-listed.
  */
@@ -76,9 +77,17 @@ export interface DomainIndex {
 }
 
 export interface CidrIndex {
-  /** relation: the CIDR IoCs plus `__lo`, `__hi` (first and last address as integers) */
+  /**
+   * relation: the CIDR IoCs plus `__lo`, `__hi` (first and last address as integers),
+   * `__shift` (host bits) and `__prefix`
+   */
   rel: string;
+  /** the host-bit counts in use (one per prefix length), ascending */
+  shifts: number[];
 }
+
+/** Up to this many prefix lengths, CIDRs are hash-joined per length; beyond, range-joined. */
+const HASHED_PREFIX_LENGTHS = 8;
 
 /** The IoCs one batch matches against, prepared once per batch. */
 export interface IocIndex {
@@ -128,15 +137,17 @@ export async function buildIocIndex(
     const int = type === 'IPv4-CIDR' ? 'UBIGINT' : 'UHUGEINT';
     const rel = await batch.temp(
       `ioc_${type.replace('-', '_')}`,
-      `SELECT * EXCLUDE (__shift), (__lo + ((CAST(1 AS ${int}) << __shift) - CAST(1 AS ${int}))) AS __hi FROM (
+      `SELECT *, (__lo + ((CAST(1 AS ${int}) << __shift) - CAST(1 AS ${int}))) AS __hi FROM (
          SELECT *, ((__addr >> __shift) << __shift) AS __lo FROM (
            SELECT *, CAST(${bits} - __prefix AS ${int}) AS __shift FROM (
              SELECT *, TRY_CAST(split_part(ioc, '/', 2) AS INTEGER) AS __prefix, ${addrInt} AS __addr
              FROM ${active} WHERE ioc_type = ${literal(type)})
            WHERE __addr IS NOT NULL AND __prefix BETWEEN 1 AND ${bits}))`,
     );
-    const [{ n }] = await batch.db.all<{ n: bigint }>(`SELECT count(*) AS n FROM ${rel}`);
-    return Number(n) > 0 ? { rel } : undefined;
+    const shifts = await batch.db.all<{ s: number }>(
+      `SELECT DISTINCT CAST(__shift AS INTEGER) AS s FROM ${rel} ORDER BY 1`,
+    );
+    return shifts.length > 0 ? { rel, shifts: shifts.map((x) => Number(x.s)) } : undefined;
   };
   index.cidr4 = await cidr('IPv4-CIDR');
   index.cidr6 = await cidr('IPv6-CIDR');
@@ -231,12 +242,21 @@ export function matchSql(
     parts.push(`SELECT e.*, ${details} FROM (${suffixes.join(' UNION ALL ')}) e
       JOIN ${index.domains.rel} i ON i.ioc = e.ioc ${where}`);
   }
-  // A range join (DuckDB's IEJoin: both sides sorted once), so overlapping and nested
-  // networks of any prefix length cost the same as one.
+  // A few prefix lengths (the usual feed): the address cut to each length, hash-joined on
+  // (host bits, network). Many: a range join (DuckDB's IEJoin, both sides sorted once).
   const byRange = (branches: string[], idx: CidrIndex | undefined, type: string) => {
     if (!branches.length || !idx) return;
+    const events = `(SELECT * FROM (${branches.join(' UNION ALL ')}) WHERE __addr IS NOT NULL)`;
+    if (idx.shifts.length <= HASHED_PREFIX_LENGTHS) {
+      const int = type === 'IPv4-CIDR' ? 'UBIGINT' : 'UHUGEINT';
+      parts.push(`SELECT e.* EXCLUDE (__addr, __shift, __net), ${literal(type)} AS ioc_type, i.ioc, ${details}
+        FROM (SELECT *, (__addr >> __shift) << __shift AS __net FROM (
+                SELECT *, unnest([${idx.shifts.map((x) => `CAST(${x} AS ${int})`).join(', ')}]) AS __shift FROM ${events})) e
+        JOIN ${idx.rel} i ON i.__shift = e.__shift AND i.__lo = e.__net ${where}`);
+      return;
+    }
     parts.push(`SELECT e.* EXCLUDE (__addr), ${literal(type)} AS ioc_type, i.ioc, ${details}
-      FROM (SELECT * FROM (${branches.join(' UNION ALL ')}) WHERE __addr IS NOT NULL) e
+      FROM ${events} e
       JOIN ${idx.rel} i ON e.__addr >= i.__lo AND e.__addr <= i.__hi ${where}`);
   };
   byRange(cidr4, index.cidr4, 'IPv4-CIDR');
