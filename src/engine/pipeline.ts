@@ -7,6 +7,7 @@ import type { Lake } from '../lake/lake.js';
 import type { BatchReport, QueryDefinition, QueryOptions } from './query.js';
 import { StreamingQuery } from './runner.js';
 import type { Trigger } from './trigger.js';
+import { sleep } from '../util/sleep.js';
 
 export interface PipelineRunOptions {
   signal?: AbortSignal;
@@ -91,17 +92,4 @@ export class Pipeline {
     }
     return all;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

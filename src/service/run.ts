@@ -24,6 +24,7 @@ import { parseTrigger } from '../engine/trigger.js';
 import { Notifier } from '../notify/notifier.js';
 import type { TalonConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
+import { sleep } from '../util/sleep.js';
 
 export interface RunServiceOptions {
   /** Lake location (folder or s3://). */
@@ -166,17 +167,4 @@ export async function runService(opts: RunServiceOptions): Promise<void> {
   const parts = serviceParts(opts);
   opts.log.info('talon run', { lake: opts.lake, parts: parts.map((p) => p.name) });
   await supervise(parts, opts);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
