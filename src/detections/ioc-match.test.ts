@@ -128,6 +128,11 @@ test('ioc_match: domain IoCs match subdomains at label boundaries, CIDR IoCs the
     const matched = await tableRows(t.lake, 'matched_iocs', 'aid');
     assert.equal(matched.filter((m) => m.aid === 'd2').length, 1);
     assert.equal(matched.length, 10);
+    // The IoC's feed fields come with every match (looked up after the key-only hash join).
+    assert.ok(
+      matched.every((r) => r.dataset === 'test' && r.ioc_description === 'test ioc' && r.ioc_id),
+      'ioc details',
+    );
     const m = reports.find((r) => r.queryId === 'ioc_match')!.metrics;
     assert.equal(
       m['expect.valid_iocs.passed'],

@@ -193,6 +193,8 @@ export function matchSql(
   sources: MappedSource[],
   index: IocIndex,
   window: (e: string, i: string) => string,
+  /** IoC columns `window` reads beyond first_seen and last_seen */
+  windowColumns: string[] = [],
 ): string | undefined {
   const exact: string[] = [];
   const suffixes: string[] = [];
@@ -235,8 +237,14 @@ export function matchSql(
   const details = IOC_DETAILS;
   const parts: string[] = [];
   if (exact.length) {
-    parts.push(`SELECT e.*, ${details} FROM (${exact.join(' UNION ALL ')}) e
-      JOIN ${index.exact} i ON i.ioc_type = e.ioc_type AND i.ioc = e.ioc ${where}`);
+    // The hash table holds the key and the window only (the IoC list can be millions of
+    // rows); the descriptive columns are looked up for the few matches afterwards.
+    const keyCols = ['ioc_type', 'ioc', 'first_seen', 'last_seen', ...windowColumns].map(ident).join(', ');
+    parts.push(`SELECT m.*, d.dataset, d.ioc_id, d.description AS ioc_description FROM (
+        SELECT e.*, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen FROM (${exact.join(' UNION ALL ')}) e
+        JOIN (SELECT ${keyCols} FROM ${index.exact}) i ON i.ioc_type = e.ioc_type AND i.ioc = e.ioc ${where}) m
+      LEFT JOIN (SELECT ioc_type, ioc, dataset, ioc_id, description FROM ${index.exact}) d
+        ON d.ioc_type = m.ioc_type AND d.ioc = m.ioc`);
   }
   if (suffixes.length && index.domains) {
     parts.push(`SELECT e.*, ${details} FROM (${suffixes.join(' UNION ALL ')}) e

@@ -222,6 +222,7 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
         sources,
         index,
         (e, i) => `${e}.timestamp > ${i}.__from AND ${e}.timestamp <= ${i}.__to`,
+        ['__from', '__to'],
       );
       if (!match) return {};
       const first = await batch.temp(
