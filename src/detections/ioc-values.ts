@@ -117,10 +117,20 @@ export async function buildIocIndex(
 ): Promise<IocIndex> {
   const index: IocIndex = { exact: active };
   const names = mappedTypes.has('hostname') || mappedTypes.has('domain');
-  const kinds = await batch.db.all<{ ioc_type: string }>(
-    `SELECT DISTINCT ioc_type FROM ${active} WHERE ioc_type IN ('domain', 'IPv4-CIDR', 'IPv6-CIDR')`,
+  // One read of the IoC list for every type not matched by equality (a small share of it).
+  const wanted = [
+    ...(names ? ['domain'] : []),
+    ...(mappedTypes.has('IPv4') ? ['IPv4-CIDR'] : []),
+    ...(mappedTypes.has('IPv6') ? ['IPv6-CIDR'] : []),
+  ];
+  if (wanted.length === 0) return index;
+  const special = await batch.temp(
+    'ioc_special',
+    `SELECT * FROM ${active} WHERE ioc_type IN (${wanted.map(literal).join(', ')})`,
   );
+  const kinds = await batch.db.all<{ ioc_type: string }>(`SELECT DISTINCT ioc_type FROM ${special}`);
   const has = new Set(kinds.map((k) => k.ioc_type));
+  active = special;
   if (names && has.has('domain')) {
     const rel = await batch.temp(
       'ioc_domains',
