@@ -46,6 +46,7 @@ import {
   S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { sleep } from '../util/sleep.js';
 import type { ObjectInfo, ObjectStore } from './store.js';
 import { checkFolderPrefix, checkKey, checkPrefix, checkSuffix, compareKeys } from './store-keys.js';
 
@@ -565,8 +566,4 @@ async function walkFiles(dir: string): Promise<{ file: string; size: number; mti
 function warnSweep(err: unknown): void {
   // The cache only saves downloads; a failed sweep must not fail the read or write.
   process.emitWarning(`S3 cache sweep failed: ${(err as Error).message ?? String(err)}`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

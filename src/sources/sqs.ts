@@ -63,6 +63,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { TalonConfig } from '../config/config.js';
+import { sleep } from '../util/sleep.js';
 import type { FdrSource, SourceBatch, SourceFile } from './source.js';
 import { ManifestError, parseFdrManifest, defaultSourceLog, type SourceLog } from './manifest.js';
 
@@ -246,19 +247,6 @@ function parseS3Event(records: unknown[]): ParsedBody {
     });
   }
   return objects.length ? { kind: 'objects', objects } : { kind: 'nothing', why: 'no ObjectCreated records' };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 async function sizeOf(file: string): Promise<number> {
@@ -535,7 +523,7 @@ export class SqsSource implements FdrSource {
               error: String(err),
               retry_in_ms: backoffMs,
             });
-            await abortableSleep(backoffMs, signal);
+            await sleep(backoffMs, signal);
             backoffMs = Math.min(backoffMs * 2, 30_000);
             continue;
           }
@@ -758,7 +746,7 @@ export class SqsSource implements FdrSource {
             error: `${name}: ${String((err as Error)?.message ?? err)}`,
             retry_in_ms: delay,
           });
-          await abortableSleep(delay, signal);
+          await sleep(delay, signal);
           delay = Math.min(delay * 2, 30_000);
         }
       }
