@@ -57,8 +57,11 @@ async function runUntil(cwd: string, until: () => Promise<boolean>, boundMs: num
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + boundMs;
   let reached = false;
+  // `talon run` logs its start after it has installed its SIGTERM handler; a SIGTERM before
+  // that would kill a process that has done nothing yet (exit by signal, not code 0).
+  const started = () => /"msg":"talon run"|INFO\s+talon run\b/.test(stderr);
   while (Date.now() < deadline) {
-    if (await until()) {
+    if (started() && (await until())) {
       reached = true;
       break;
     }
@@ -99,10 +102,9 @@ test('talon run: watch → ingest → detections → notifier in one process; SI
     );
     assert.equal(load.status, 0, load.stderr);
 
-    // Files arrive one by one and the detections run continuously, so the alerts follow
-    // streaming semantics (e.g. rows behind the dedup watermark are dropped, as in Spark), not
-    // necessarily the batch ground truth. What must hold: every file ingested once, alerts
-    // raised, every alert delivered exactly once — also across a restart.
+    // Files arrive one by one and the detections run continuously. What must hold: every file
+    // ingested once, alerts raised, every alert delivered exactly once — also across a restart
+    // (an alert withdrawn by late data is closed, and its closing is delivered, not a new alert).
     const lakeDir = path.join(dir, 'lake');
     const files = await gzFiles(data);
     let state = { files: 0, alerts: [] as string[] };
