@@ -209,7 +209,8 @@ async function liveMatching(dir: string, nEvents: number, nIocs: number): Promis
 }
 
 export const benchmark: Benchmark = {
-  description: 'threat intel: IoC load rate, live matching with 1M IoCs vs none, retro-hunt time over 30 days of events',
+  description:
+    'threat intel: IoC load rate, live matching with 1M IoCs vs none, retro-hunt time over 30 days of events',
   async run(args) {
     const { values } = parseArgs({
       args,
