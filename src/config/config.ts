@@ -48,6 +48,12 @@ export const configSchema = z
             force_path_style: z.boolean().optional(),
             /** A message that is not an FDR manifest: into quarantine and deleted, or left for the queue's DLQ. */
             malformed: z.enum(['quarantine', 'leave']).optional(),
+            /** Where files are downloaded before they are ingested (default: the OS temp folder). */
+            download_dir: z.string().optional(),
+            /** GetObject attempts per file before the message is left for redelivery. */
+            download_attempts: z.number().int().min(1).max(20).optional(),
+            /** Files of one message downloaded at once. */
+            download_concurrency: z.number().int().min(1).max(32).optional(),
           })
           .strict()
           .default({ visibility_timeout: 300, wait_time_seconds: 20 }),

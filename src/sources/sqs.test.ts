@@ -606,4 +606,13 @@ test('sqsOptionsFromConfig maps ingest.sqs and lets flags win', () => {
   });
   assert.equal(sqsOptionsFromConfig(cfg, { queueUrl: 'http://x/q2' }).queueUrl, 'http://x/q2');
   assert.throws(() => sqsOptionsFromConfig({ visibility_timeout: 300, wait_time_seconds: 20 }), /queue_url/);
+  const dl = sqsOptionsFromConfig({
+    ...cfg,
+    download_dir: '/var/tmp/fdr',
+    download_attempts: 7,
+    download_concurrency: 2,
+  });
+  assert.equal(dl.downloadDir, '/var/tmp/fdr');
+  assert.equal(dl.downloadAttempts, 7);
+  assert.equal(dl.downloadConcurrency, 2);
 });

@@ -143,6 +143,9 @@ export function sqsOptionsFromConfig(
   if (cfg.endpoint) opts.endpoint = cfg.endpoint;
   if (cfg.max_messages) opts.maxMessages = cfg.max_messages;
   if (cfg.malformed) opts.malformed = cfg.malformed;
+  if (cfg.download_dir) opts.downloadDir = cfg.download_dir;
+  if (cfg.download_attempts) opts.downloadAttempts = cfg.download_attempts;
+  if (cfg.download_concurrency) opts.downloadConcurrency = cfg.download_concurrency;
   if (cfg.s3_endpoint || cfg.force_path_style !== undefined) {
     opts.s3 = {
       ...(cfg.s3_endpoint ? { endpoint: cfg.s3_endpoint } : {}),
