@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pipeline } from '../engine/pipeline.js';
 import { appendEvents, openTempLake, tableRows } from '../engine/test-support.js';
-import type { Lake } from '../lake/lake.js';
+import { Lake } from '../lake/lake.js';
+import * as path from 'node:path';
 import { listAlerts } from '../alerts/alerts.js';
 import { Db, literal } from '../sql/duckdb.js';
 import { detectionQueries, loadDetections } from './registry.js';
 import { DEFAULT_IOC_MAPPINGS } from './detection.js';
-import { ipv4IntSql, ipv6IntSql } from './ioc-values.js';
+import { iocIndexCacheStats, ipv4IntSql, ipv6IntSql, releaseIocIndexes } from './ioc-values.js';
 import { writeIocs } from './ioc-test-support.js';
 
 const T0 = Date.UTC(2026, 0, 10);
@@ -181,6 +182,116 @@ test('ioc_match: CIDR IoCs of many prefix lengths (range join) match the same as
       ['b|IPv4-CIDR|203.0.112.0/20'],
     );
   } finally {
+    await t.cleanup();
+  }
+});
+
+/** The cached-index temp tables present in a DuckDB instance. */
+async function cachedIndexTables(db: Db): Promise<string[]> {
+  const rows = await db.all<{ t: string }>(
+    `SELECT table_name AS t FROM duckdb_tables() WHERE temporary AND table_name LIKE '__talon_iocidx_%' ORDER BY 1`,
+  );
+  return rows.map((r) => r.t);
+}
+
+test('ioc_match: the IoC index is kept between batches of one iocs version and rebuilt when iocs changes', async () => {
+  const t = await openTempLake('talon-iocmatch-cache-');
+  try {
+    await writeIocs(t.lake, [
+      { ioc: 'evil.com', ioc_type: 'domain' },
+      { ioc: '198.18.0.0/15', ioc_type: 'IPv4-CIDR' },
+    ]);
+    // One Pipeline for the whole test: a long-running detector.
+    const set = await loadDetections(
+      { ioc_mappings: MAPPINGS },
+      { only: ['ioc_match'], rulesDir: '/nonexistent' },
+    );
+    const pipeline = new Pipeline(t.lake, detectionQueries(set));
+    const keys = async () =>
+      (await listAlerts(t.lake, { detection: 'ioc_match' })).map((a) => a.dedup_key).sort();
+
+    const b0 = { ...iocIndexCacheStats };
+    await appendEvents(t.lake, 'DnsRequest', [dns('a1', 'www.evil.com'), dns('a2', 'new-bad.org')]);
+    await pipeline.runAvailableNow();
+    assert.deepEqual(await keys(), ['a1|domain|evil.com']);
+    assert.equal(iocIndexCacheStats.builds - b0.builds, 1, 'first batch builds the index');
+    const firstTables = await cachedIndexTables(t.lake.db);
+    assert.ok(firstTables.length >= 2, `active + domain/CIDR tables: ${firstTables.join(', ')}`);
+
+    // Same iocs version: two more batches reuse the index, nothing rebuilt.
+    await appendEvents(t.lake, 'DnsRequest', [dns('b1', 'x.evil.com')]);
+    await pipeline.runAvailableNow();
+    await appendEvents(t.lake, 'NetworkConnectIP4', [conn('b2', '198.19.0.1')]);
+    await pipeline.runAvailableNow();
+    assert.equal(iocIndexCacheStats.builds - b0.builds, 1, 'no rebuild for the same iocs version');
+    assert.equal(iocIndexCacheStats.reuses - b0.reuses, 2, 'reused by both later batches');
+    assert.deepEqual(await cachedIndexTables(t.lake.db), firstTables);
+    assert.deepEqual(await keys(), [
+      'a1|domain|evil.com',
+      'b1|domain|evil.com',
+      'b2|IPv4-CIDR|198.18.0.0/15',
+    ]);
+
+    // A new IoC loaded between two batches matches in the next one: the index is rebuilt for
+    // the new version, and the old version's tables are dropped.
+    await writeIocs(t.lake, [{ ioc: 'new-bad.org', ioc_type: 'domain' }]);
+    await appendEvents(t.lake, 'DnsRequest', [dns('c1', 'www.new-bad.org'), dns('c2', 'y.evil.com')]);
+    await pipeline.runAvailableNow();
+    assert.equal(iocIndexCacheStats.builds - b0.builds, 2, 'rebuilt for the new iocs version');
+    assert.deepEqual(await keys(), [
+      'a1|domain|evil.com',
+      'b1|domain|evil.com',
+      'b2|IPv4-CIDR|198.18.0.0/15',
+      'c1|domain|new-bad.org',
+      'c2|domain|evil.com',
+    ]);
+    const secondTables = await cachedIndexTables(t.lake.db);
+    assert.equal(secondTables.length, firstTables.length);
+    assert.ok(
+      secondTables.every((n) => !firstTables.includes(n)),
+      'the old version is dropped',
+    );
+
+    // An allow-list flip is a new version too: the IoC stops matching at once.
+    await writeIocs(t.lake, [{ ioc: 'evil.com', ioc_type: 'domain', allow_listed: true }]);
+    await appendEvents(t.lake, 'DnsRequest', [dns('d1', 'z.evil.com')]);
+    await pipeline.runAvailableNow();
+    assert.equal(iocIndexCacheStats.builds - b0.builds, 3);
+    assert.ok(!(await keys()).includes('d1|domain|evil.com'));
+
+    await releaseIocIndexes(t.lake.db);
+    assert.deepEqual(await cachedIndexTables(t.lake.db), []);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test("ioc_match: lakes sharing one DuckDB instance never use each other's cached IoC index", async () => {
+  const t = await openTempLake('talon-iocmatch-shared-');
+  const db = await Db.open();
+  const lakes: Lake[] = [];
+  try {
+    // Same iocs version number (0) in both lakes, different IoCs.
+    for (const [k, ioc] of ['one.example', 'two.example'].entries()) {
+      const lake = await Lake.open(path.join(t.dir, `shared-${k}`), { db });
+      lakes.push(lake);
+      await writeIocs(lake, [{ ioc, ioc_type: 'domain' }]);
+      await appendEvents(lake, 'DnsRequest', [dns('s1', 'www.one.example'), dns('s2', 'www.two.example')]);
+    }
+    for (const lake of lakes) await detect(lake);
+    assert.deepEqual(
+      (await listAlerts(lakes[0])).map((a) => a.dedup_key),
+      ['s1|domain|one.example'],
+    );
+    assert.deepEqual(
+      (await listAlerts(lakes[1])).map((a) => a.dedup_key),
+      ['s2|domain|two.example'],
+    );
+    await releaseIocIndexes(db);
+    assert.deepEqual(await cachedIndexTables(db), []);
+  } finally {
+    for (const lake of lakes) lake.close();
+    db.close();
     await t.cleanup();
   }
 });

@@ -7,6 +7,9 @@
  * (expect_or_drop "valid iocs"). Matching extensions (ioc-values.ts): a `domain` IoC matches
  * its subdomains, CIDR IoCs the addresses inside them; allow-listed IoCs never match.
  *
+ * The IoC side is prepared once per version of `iocs` and kept between micro-batches
+ * (ioc-values.ts, cachedIocIndex), not rebuilt from the Delta snapshot in every batch.
+ *
  * Cost follows the matches, not the events: the batch's rows are not copied or exploded into
  * one row per (event, column). Each mapped column is read straight from the batch's Parquet
  * files and probed against a hash table of the IoCs; rows go on only when they match. The
@@ -25,13 +28,7 @@ import { columnOr, dedupWithWatermark } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { IOCS_TABLE } from '../intel/iocs.js';
 import { formatDuration } from '../engine/duration.js';
-import {
-  buildIocIndex,
-  COMMON_COLUMNS,
-  matchSql,
-  notAllowListedSql,
-  type MappedSource,
-} from './ioc-values.js';
+import { cachedIocIndex, COMMON_COLUMNS, matchSql, type MappedSource } from './ioc-values.js';
 
 export const MATCHED_IOCS = 'matched_iocs';
 export const IOC_DEDUP_STATE = 'ioc_match_dedup_state';
@@ -133,15 +130,10 @@ export const iocMatch: Detection = {
           const sources = await mappedSources(batch, s.iocMappings);
           if (sources.length === 0) return {};
           const t = await countAndMaxTime(batch, sources);
-          const iocs = await batch.snapshot(IOCS_TABLE);
           const types = new Set(sources.flatMap((x) => Object.values(x.mapping)));
-          const index = iocs
-            ? await buildIocIndex(
-                batch,
-                `(SELECT * FROM ${iocs} WHERE ${await notAllowListedSql(batch, iocs)})`,
-                types,
-              )
-            : undefined;
+          // Built once per `iocs` version (the one in this batch's offsets) and kept in the
+          // DuckDB instance between batches; a replay gets the index of its planned version.
+          const index = await cachedIocIndex(batch, IOCS_TABLE, types);
           const match = index
             ? matchSql(
                 sources,

@@ -18,9 +18,10 @@
  * - Allow-listed IoCs (`allow_listed = true`) never match; a table without that column (or a
  *   NULL) means not allow-listed.
  */
-import type { MicroBatch } from '../engine/batch.js';
 import { columnOr } from '../engine/operators.js';
 import { ident, literal } from '../sql/duckdb.js';
+import type { Db } from '../sql/duckdb.js';
+import { tableKey, type MicroBatch } from '../engine/batch.js';
 
 /** The common columns every match carries (the seed's ioc_match output). */
 export const COMMON_COLUMNS = [
@@ -107,11 +108,22 @@ export async function notAllowListedSql(batch: MicroBatch, iocs: string): Promis
 
 /**
  * The match index of an IoC relation (columns ioc_type, ioc and the rest). `active` must
- * already exclude allow-listed rows. Small temp tables for domains and CIDRs; the exact IoCs
- * stay the given relation (read once by the hash join's build side).
+ * already exclude allow-listed rows. Small temp tables (for the rest of the batch) for
+ * domains and CIDRs; the exact IoCs stay the given relation (read once by the hash join's
+ * build side). Live matching keeps its index between batches instead: cachedIocIndex.
  */
 export async function buildIocIndex(
   batch: MicroBatch,
+  active: string,
+  mappedTypes: Set<string>,
+): Promise<IocIndex> {
+  return prepareIocIndex(batch.db, (label, sql) => batch.temp(label, sql), active, mappedTypes);
+}
+
+/** buildIocIndex with the temp tables made by `create` (label, SELECT) → quoted name. */
+async function prepareIocIndex(
+  db: Db,
+  create: (label: string, sql: string) => Promise<string>,
   active: string,
   mappedTypes: Set<string>,
 ): Promise<IocIndex> {
@@ -124,19 +136,19 @@ export async function buildIocIndex(
     ...(mappedTypes.has('IPv6') ? ['IPv6-CIDR'] : []),
   ];
   if (wanted.length === 0) return index;
-  const special = await batch.temp(
+  const special = await create(
     'ioc_special',
     `SELECT * FROM ${active} WHERE ioc_type IN (${wanted.map(literal).join(', ')})`,
   );
-  const kinds = await batch.db.all<{ ioc_type: string }>(`SELECT DISTINCT ioc_type FROM ${special}`);
+  const kinds = await db.all<{ ioc_type: string }>(`SELECT DISTINCT ioc_type FROM ${special}`);
   const has = new Set(kinds.map((k) => k.ioc_type));
   active = special;
   if (names && has.has('domain')) {
-    const rel = await batch.temp(
+    const rel = await create(
       'ioc_domains',
       `SELECT *, CAST(len(string_split(ioc, '.')) AS INTEGER) AS __labels FROM ${active} WHERE ioc_type = 'domain'`,
     );
-    const counts = await batch.db.all<{ n: number }>(`SELECT DISTINCT __labels AS n FROM ${rel} ORDER BY 1`);
+    const counts = await db.all<{ n: number }>(`SELECT DISTINCT __labels AS n FROM ${rel} ORDER BY 1`);
     index.domains = { rel, labelCounts: counts.map((c) => Number(c.n)) };
   }
   const cidr = async (type: 'IPv4-CIDR' | 'IPv6-CIDR'): Promise<CidrIndex | undefined> => {
@@ -145,7 +157,7 @@ export async function buildIocIndex(
     const addr = `split_part(ioc, '/', 1)`;
     const addrInt = type === 'IPv4-CIDR' ? ipv4IntSql(addr) : ipv6IntSql(addr);
     const int = type === 'IPv4-CIDR' ? 'UBIGINT' : 'UHUGEINT';
-    const rel = await batch.temp(
+    const rel = await create(
       `ioc_${type.replace('-', '_')}`,
       `SELECT *, (__lo + ((CAST(1 AS ${int}) << __shift) - CAST(1 AS ${int}))) AS __hi FROM (
          SELECT *, ((__addr >> __shift) << __shift) AS __lo FROM (
@@ -154,7 +166,7 @@ export async function buildIocIndex(
              FROM ${active} WHERE ioc_type = ${literal(type)})
            WHERE __addr IS NOT NULL AND __prefix BETWEEN 1 AND ${bits}))`,
     );
-    const shifts = await batch.db.all<{ s: number }>(
+    const shifts = await db.all<{ s: number }>(
       `SELECT DISTINCT CAST(__shift AS INTEGER) AS s FROM ${rel} ORDER BY 1`,
     );
     return shifts.length > 0 ? { rel, shifts: shifts.map((x) => Number(x.s)) } : undefined;
@@ -282,4 +294,129 @@ export function matchSql(
   if (!parts.length) return undefined;
   const order = [...COMMON_COLUMNS.map(([c]) => c), ...MATCH_COLUMNS].map(ident).join(', ');
   return parts.map((p) => `SELECT ${order} FROM (${p})`).join(' UNION ALL ');
+}
+
+/**
+ * A prepared index of the `iocs` table kept in the DuckDB instance between micro-batches:
+ * the IoCs that may alert (allow-listed rows out) copied once into a temp table, plus the
+ * domain and CIDR tables built from it. Rebuilding from the Delta snapshot in every batch
+ * read the whole IoC list (millions of rows, Parquet) each time and dominated live matching.
+ *
+ * Keyed by the DuckDB instance (temp tables live there), the lake root and the `iocs`
+ * version the batch planned against (recorded in its offsets), with that version's commit
+ * time so a table deleted and recreated at the same place is never mistaken for the old
+ * one. A replay of batch N plans against the version in its offsets and therefore gets an
+ * index of exactly that version; a cached index of any other version is never used — it is
+ * dropped and rebuilt. Only one version per (instance, lake) is kept, and at most
+ * MAX_CACHED_LAKES lakes per instance (oldest dropped), so temp tables cannot pile up when
+ * lakes share a Db; closing the Db (Lake.close of a lake that owns it) frees them all.
+ */
+interface CachedIndex {
+  /** `<version>@<commit ms>` of the IoC table the index was built from */
+  version: string;
+  /** every IoC type prepared (the batch's index keeps those its mapping uses) */
+  index: IocIndex;
+  /** temp tables holding it, dropped when the entry goes */
+  tables: string[];
+}
+
+const MAX_CACHED_LAKES = 4;
+const cachedIndexes = new WeakMap<Db, Map<string, Promise<CachedIndex | undefined>>>();
+let cacheSeq = 0;
+
+/** Counters for tests and the bench: how often the cached index was built and reused. */
+export const iocIndexCacheStats = { builds: 0, reuses: 0 };
+
+async function dropCached(db: Db, entry: Promise<CachedIndex | undefined>): Promise<void> {
+  const e = await entry.catch(() => undefined);
+  for (const t of e?.tables ?? []) await db.run(`DROP TABLE IF EXISTS ${t}`);
+}
+
+/** Drops every cached IoC index held in `db` (e.g. before a shared Db outlives its lakes). */
+export async function releaseIocIndexes(db: Db): Promise<void> {
+  const m = cachedIndexes.get(db);
+  if (!m) return;
+  cachedIndexes.delete(db);
+  for (const e of m.values()) await dropCached(db, e);
+}
+
+async function buildCached(db: Db, iocs: string, allowSql: string, version: string): Promise<CachedIndex> {
+  const seq = ++cacheSeq;
+  const tables: string[] = [];
+  const create = async (label: string, sql: string) => {
+    const name = ident(`__talon_iocidx_${seq}_${label}`);
+    await db.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`);
+    tables.push(name);
+    return name;
+  };
+  try {
+    const active = await create('active', `SELECT * FROM ${iocs} WHERE ${allowSql}`);
+    const index = await prepareIocIndex(db, create, active, new Set(['hostname', 'domain', 'IPv4', 'IPv6']));
+    iocIndexCacheStats.builds++;
+    return { version, index, tables };
+  } catch (e) {
+    for (const t of tables) await db.run(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * The match index of snapshot table `table` (default `iocs`) at the version `batch` planned
+ * against, built once per version and kept between batches (see CachedIndex). Undefined when
+ * the table did not exist at that version or has no schema yet.
+ */
+export async function cachedIocIndex(
+  batch: MicroBatch,
+  table: string,
+  mappedTypes: Set<string>,
+): Promise<IocIndex | undefined> {
+  const v = batch.snapshotVersion(table);
+  if (v < 0) return undefined;
+  const t = await batch.lake.table(tableKey(table));
+  if (!t) return undefined;
+  const snap = await t.snapshot({ version: v });
+  if (snap.schema.fields.length === 0) return undefined;
+  const version = `${v}@${snap.timestamp}`;
+  const db = batch.db;
+  let perDb = cachedIndexes.get(db);
+  if (!perDb) cachedIndexes.set(db, (perDb = new Map()));
+  const where = `${batch.lake.location}\u0000${tableKey(table)}`;
+  let entry = perDb.get(where);
+  const current = await entry?.catch(() => undefined);
+  if (entry && current?.version === version) {
+    iocIndexCacheStats.reuses++;
+    // Most recently used last: eviction takes the first key.
+    perDb.delete(where);
+    perDb.set(where, entry);
+  } else {
+    if (entry) {
+      perDb.delete(where);
+      await dropCached(db, entry);
+    }
+    const iocs = `(${await snap.scan()})`;
+    const allowSql = await notAllowListedSql(batch, iocs);
+    entry = buildCached(db, iocs, allowSql, version);
+    perDb.set(where, entry);
+    while (perDb.size > MAX_CACHED_LAKES) {
+      const [oldest, e] = perDb.entries().next().value as [string, Promise<CachedIndex | undefined>];
+      perDb.delete(oldest);
+      await dropCached(db, e);
+    }
+  }
+  let built: CachedIndex | undefined;
+  try {
+    built = await entry;
+  } catch (e) {
+    perDb.delete(where);
+    throw e;
+  }
+  if (!built) return undefined;
+  // The prepared index holds every type; a batch only joins what its mapping uses.
+  const names = mappedTypes.has('hostname') || mappedTypes.has('domain');
+  return {
+    exact: built.index.exact,
+    domains: names ? built.index.domains : undefined,
+    cidr4: mappedTypes.has('IPv4') ? built.index.cidr4 : undefined,
+    cidr6: mappedTypes.has('IPv6') ? built.index.cidr6 : undefined,
+  };
 }
