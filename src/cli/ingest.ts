@@ -45,6 +45,7 @@ export function registerIngestCommand(program: Command): void {
           maxLineBytes: cfg.max_line_bytes,
           quarantineRawBytes: cfg.quarantine_raw_bytes,
           batchEvents: cfg.batch_events,
+          parquetCodec: cfg.parquet_codec,
           enricher,
           signal: controller.signal,
           onCommit: (g) => {

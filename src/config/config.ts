@@ -33,6 +33,8 @@ export const configSchema = z
           .default(64 * 1024),
         /** Events buffered per flush before they are written as one commit per table. */
         batch_events: z.number().int().positive().default(250_000),
+        /** Parquet codec of the tables ingest creates (existing tables keep theirs). */
+        parquet_codec: z.enum(['snappy', 'zstd', 'gzip', 'lz4', 'uncompressed']).default('snappy'),
         sqs: z
           .object({
             queue_url: z.string().optional(),
@@ -71,6 +73,7 @@ export const configSchema = z
         max_line_bytes: 1024 * 1024,
         quarantine_raw_bytes: 64 * 1024,
         batch_events: 250_000,
+        parquet_codec: 'snappy',
         sqs: { visibility_timeout: 300, wait_time_seconds: 20 },
         watch: { paths: [], stable_ms: 2000 },
       }),

@@ -37,6 +37,13 @@ test('without a file or environment every setting has its default', async () => 
   assert.equal(cfg.ingest.max_line_bytes, 1024 * 1024);
   assert.equal(cfg.ingest.sqs.wait_time_seconds, 20);
   assert.deepEqual(cfg.ingest.watch.paths, []);
+  assert.equal(cfg.ingest.parquet_codec, 'snappy');
+  const zstd = await loadConfig({ cwd: await folder(), env: { TALON_INGEST__PARQUET_CODEC: 'zstd' } });
+  assert.equal(zstd.ingest.parquet_codec, 'zstd');
+  await assert.rejects(
+    loadConfig({ cwd: await folder(), env: { TALON_INGEST__PARQUET_CODEC: 'brotli' } }),
+    /ingest\.parquet_codec/,
+  );
 });
 
 test('./talon.yaml is read, with ${VAR} and ${VAR:-fallback} substituted from the environment', async () => {

@@ -58,6 +58,7 @@ export function serviceParts(opts: RunServiceOptions): ServicePart[] {
           maxLineBytes: config.ingest.max_line_bytes,
           quarantineRawBytes: config.ingest.quarantine_raw_bytes,
           batchEvents: config.ingest.batch_events,
+          parquetCodec: config.ingest.parquet_codec,
           enricher,
           signal,
           progress: false,
