@@ -94,6 +94,12 @@ const HASHED_PREFIX_LENGTHS = 8;
 export interface IocIndex {
   /** relation of every IoC that may alert (exact-type rows used) */
   exact: string;
+  /**
+   * `exact` has a `__key` column, hash(ioc_type, ioc), computed once when the index was
+   * prepared: the per-batch join then hashes and compares one integer per IoC instead of two
+   * strings (the strings are compared on the few key matches only).
+   */
+  keyed?: boolean;
   domains?: DomainIndex;
   cidr4?: CidrIndex;
   cidr6?: CidrIndex;
@@ -262,11 +268,27 @@ export function matchSql(
     // The hash table holds the key and the window only (the IoC list can be millions of
     // rows); the descriptive columns are looked up for the few matches afterwards.
     const keyCols = ['ioc_type', 'ioc', 'first_seen', 'last_seen', ...windowColumns].map(ident).join(', ');
-    parts.push(`SELECT m.*, d.dataset, d.ioc_id, d.description AS ioc_description FROM (
+    if (index.keyed) {
+      // The IoCs hit are found first by a semi-join on the precomputed integer key (the
+      // event keys are the small side, the IoC table is scanned once for one integer
+      // column); only those few rows meet the events' payload. Type, value and window are
+      // then checked inside a CASE, so they stay a filter and not join conditions.
+      const same = `i.ioc_type = e.ioc_type AND i.ioc = e.ioc`;
+      parts.push(`WITH e AS MATERIALIZED (
+          SELECT *, hash(ioc_type, ioc) AS __key FROM (${exact.join(' UNION ALL ')})),
+        hit AS (SELECT __key, ${keyCols}, dataset, ioc_id, description FROM ${index.exact}
+          WHERE __key IN (SELECT __key FROM e))
+        SELECT e.* EXCLUDE (__key), i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
+          i.dataset, i.ioc_id, i.description AS ioc_description
+        FROM e JOIN hit i ON i.__key = e.__key
+        WHERE CASE WHEN ${same} AND (${w}) THEN true ELSE false END`);
+    } else {
+      parts.push(`SELECT m.*, d.dataset, d.ioc_id, d.description AS ioc_description FROM (
         SELECT e.*, i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen FROM (${exact.join(' UNION ALL ')}) e
         JOIN (SELECT ${keyCols} FROM ${index.exact}) i ON i.ioc_type = e.ioc_type AND i.ioc = e.ioc ${where}) m
       LEFT JOIN (SELECT ioc_type, ioc, dataset, ioc_id, description FROM ${index.exact}) d
         ON d.ioc_type = m.ioc_type AND d.ioc = m.ioc`);
+    }
   }
   if (suffixes.length && index.domains) {
     parts.push(`SELECT e.*, ${details} FROM (${suffixes.join(' UNION ALL ')}) e
@@ -350,8 +372,12 @@ async function buildCached(db: Db, iocs: string, allowSql: string, version: stri
     return name;
   };
   try {
-    const active = await create('active', `SELECT * FROM ${iocs} WHERE ${allowSql}`);
+    const active = await create(
+      'active',
+      `SELECT *, hash(ioc_type, ioc) AS __key FROM ${iocs} WHERE ${allowSql}`,
+    );
     const index = await prepareIocIndex(db, create, active, new Set(['hostname', 'domain', 'IPv4', 'IPv6']));
+    index.keyed = true;
     iocIndexCacheStats.builds++;
     return { version, index, tables };
   } catch (e) {
@@ -415,6 +441,7 @@ export async function cachedIocIndex(
   const names = mappedTypes.has('hostname') || mappedTypes.has('domain');
   return {
     exact: built.index.exact,
+    keyed: built.index.keyed,
     domains: names ? built.index.domains : undefined,
     cidr4: mappedTypes.has('IPv4') ? built.index.cidr4 : undefined,
     cidr6: mappedTypes.has('IPv6') ? built.index.cidr6 : undefined,
