@@ -4,6 +4,8 @@ import { Pipeline } from '../engine/pipeline.js';
 import { appendEvents, openTempLake, tableRows } from '../engine/test-support.js';
 import { Lake } from '../lake/lake.js';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { listAlerts } from '../alerts/alerts.js';
 import { Db, literal } from '../sql/duckdb.js';
 import { detectionQueries, loadDetections } from './registry.js';
@@ -292,6 +294,50 @@ test("ioc_match: lakes sharing one DuckDB instance never use each other's cached
   } finally {
     for (const lake of lakes) lake.close();
     db.close();
+    await t.cleanup();
+  }
+});
+
+test('ioc_match: a replayed batch matches against the iocs version in its offsets, cached or not', async () => {
+  const t = await openTempLake('talon-iocmatch-replay-');
+  try {
+    await writeIocs(t.lake, [{ ioc: 'evil.com', ioc_type: 'domain' }]);
+    // The CLI's detections (default mappings), so the killed run and this process plan the
+    // same query.
+    const set = await loadDetections({}, { only: ['ioc_match'], rulesDir: '/nonexistent' });
+    const keys = async () =>
+      (await listAlerts(t.lake, { detection: 'ioc_match' })).map((a) => a.dedup_key).sort();
+    await appendEvents(t.lake, 'DnsRequest', [dns('a1', 'www.evil.com')]);
+    await new Pipeline(t.lake, detectionQueries(set)).runAvailableNow();
+    const b0 = { ...iocIndexCacheStats };
+    // Batch 1 is planned (offsets written, iocs at the old version) and the process killed.
+    await appendEvents(t.lake, 'DnsRequest', [dns('b1', 'www.new-bad.org'), dns('b2', 'x.evil.com')]);
+    const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+    const killed = spawnSync(
+      process.execPath,
+      [cli, 'detect', '--lake', path.join(t.dir, 'lake'), '--detection', 'ioc_match'],
+      {
+        cwd: t.dir,
+        env: { ...process.env, TALON_LOG: 'silent', TALON_CRASH_AT: 'after-offsets:ioc_match:1' },
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(killed.signal, 'SIGKILL', killed.stderr);
+    // A new IoC arrives before the restart; the replay must not see it.
+    await writeIocs(t.lake, [{ ioc: 'new-bad.org', ioc_type: 'domain' }]);
+    const reports = await new Pipeline(t.lake, detectionQueries(set)).runAvailableNow();
+    assert.ok(
+      reports.some((r) => r.replayed && r.batchId === 1),
+      'batch 1 replayed',
+    );
+    assert.deepEqual(await keys(), ['a1|domain|evil.com', 'b2|domain|evil.com']);
+    assert.equal(iocIndexCacheStats.builds - b0.builds, 0, 'the replay reused the index of its own version');
+    // The next batch plans the new version: rebuilt, and the new IoC matches.
+    await appendEvents(t.lake, 'DnsRequest', [dns('c1', 'www.new-bad.org')]);
+    await new Pipeline(t.lake, detectionQueries(set)).runAvailableNow();
+    assert.equal(iocIndexCacheStats.builds - b0.builds, 1);
+    assert.deepEqual(await keys(), ['a1|domain|evil.com', 'b2|domain|evil.com', 'c1|domain|new-bad.org']);
+  } finally {
     await t.cleanup();
   }
 });
