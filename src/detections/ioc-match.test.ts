@@ -219,6 +219,7 @@ test('ioc_match: the IoC index is kept between batches of one iocs version and r
     assert.equal(iocIndexCacheStats.builds - b0.builds, 1, 'first batch builds the index');
     const firstTables = await cachedIndexTables(t.lake.db);
     assert.ok(firstTables.length >= 2, `active + domain/CIDR tables: ${firstTables.join(', ')}`);
+    assert.ok(!firstTables.some((n) => n.endsWith('_ioc_special')), 'build-only table dropped');
 
     // Same iocs version: two more batches reuse the index, nothing rebuilt.
     await appendEvents(t.lake, 'DnsRequest', [dns('b1', 'x.evil.com')]);

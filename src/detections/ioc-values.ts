@@ -378,6 +378,12 @@ async function buildCached(db: Db, iocs: string, allowSql: string, version: stri
     );
     const index = await prepareIocIndex(db, create, active, new Set(['hostname', 'domain', 'IPv4', 'IPv6']));
     index.keyed = true;
+    // The non-exact IoCs were only read to build the domain and CIDR tables.
+    const special = ident(`__talon_iocidx_${seq}_ioc_special`);
+    if (tables.includes(special)) {
+      await db.run(`DROP TABLE IF EXISTS ${special}`);
+      tables.splice(tables.indexOf(special), 1);
+    }
     iocIndexCacheStats.builds++;
     return { version, index, tables };
   } catch (e) {
