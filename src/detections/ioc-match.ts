@@ -28,7 +28,7 @@ import { columnOr, dedupWithWatermark } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { IOCS_TABLE } from '../intel/iocs.js';
 import { formatDuration } from '../engine/duration.js';
-import { cachedIocIndex, COMMON_COLUMNS, matchSql, withExactHits, type MappedSource } from './ioc-values.js';
+import { cachedIocIndex, COMMON_COLUMNS, matchSql, type MappedSource } from './ioc-values.js';
 
 export const MATCHED_IOCS = 'matched_iocs';
 export const IOC_DEDUP_STATE = 'ioc_match_dedup_state';
@@ -133,8 +133,7 @@ export const iocMatch: Detection = {
           const types = new Set(sources.flatMap((x) => Object.values(x.mapping)));
           // Built once per `iocs` version (the one in this batch's offsets) and kept in the
           // DuckDB instance between batches; a replay gets the index of its planned version.
-          const cached = await cachedIocIndex(batch, IOCS_TABLE, types);
-          const index = cached && (await withExactHits(batch, sources, cached));
+          const index = await cachedIocIndex(batch, IOCS_TABLE, types);
           const match = index
             ? matchSql(
                 sources,

@@ -100,11 +100,6 @@ export interface IocIndex {
    * strings (the strings are compared on the few key matches only).
    */
   keyed?: boolean;
-  /**
-   * Keyed index, per batch (withExactHits): the keys of the IoCs the batch's exact-typed
-   * values hit (usually a few hundred), as UBIGINT literals.
-   */
-  exactHits?: string[];
   domains?: DomainIndex;
   cidr4?: CidrIndex;
   cidr6?: CidrIndex;
@@ -217,62 +212,6 @@ export interface MappedSource {
 }
 
 /**
- * The event values matched by equality, one SELECT per mapped column: the common columns,
- * ioc_type and ioc; or, with `only = 'key'`, just `__key` = hash(ioc_type, ioc); with
- * `keys`, only the rows whose key is one of them (and a `__key` column).
- */
-function exactBranches(sources: MappedSource[], index: IocIndex, only?: 'key', keys?: string): string[] {
-  const exact: string[] = [];
-  for (const src of sources) {
-    const common = COMMON_COLUMNS.map(([c, t]) => columnOr(src.cols, c, t)).join(', ');
-    const head = `${common}, ${literal(src.table)} AS source_table, ${src.versionSql} AS source_version`;
-    for (const [column, type] of Object.entries(src.mapping)) {
-      if (!src.cols.has(column.split('.')[0].toLowerCase())) continue;
-      // A domain-typed column holds names too: its exact match is the full-length suffix.
-      if (type === 'domain' && index.domains) continue;
-      const raw = columnOr(src.cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
-      const value = eventIocSql(type, raw);
-      const key = `hash(${literal(type)}, ${value})`;
-      if (only === 'key') exact.push(`SELECT ${key} AS __key FROM ${src.rel}`);
-      else if (keys)
-        exact.push(
-          `SELECT ${head}, ${literal(type)} AS ioc_type, ${value} AS ioc, ${key} AS __key FROM ${src.rel}
-           WHERE ${key} IN (${keys})`,
-        );
-      else exact.push(`SELECT ${head}, ${literal(type)} AS ioc_type, ${value} AS ioc FROM ${src.rel}`);
-    }
-  }
-  return exact;
-}
-
-/** Above this many distinct IoC keys hit in one batch, the IoC table is semi-joined instead. */
-const MAX_LISTED_HIT_KEYS = 20_000;
-
-/**
- * A keyed index with the batch's exact hits found (IocIndex.exactHits). First only the keys:
- * each mapped column's value hashed (the batch's files read for those columns alone) and
- * semi-joined to the IoC table's integer key column. matchSql then reads the common columns
- * and the IoC rows for the few keys hit only: carrying every event's payload into the join,
- * and reading every column of a million IoCs to keep a few hundred, cost more than all the
- * rest of the match.
- */
-export async function withExactHits(
-  batch: MicroBatch,
-  sources: MappedSource[],
-  index: IocIndex,
-): Promise<IocIndex> {
-  if (!index.keyed) return index;
-  const exact = exactBranches(sources, index, 'key');
-  if (!exact.length) return index;
-  const rows = await batch.db.all<{ k: string }>(
-    `SELECT DISTINCT CAST(__key AS VARCHAR) AS k FROM ${index.exact}
-     WHERE __key IN (${exact.join(' UNION ALL ')})`,
-  );
-  if (rows.length > MAX_LISTED_HIT_KEYS) return index;
-  return { ...index, exactHits: rows.map((r) => String(r.k)) };
-}
-
-/**
  * The matches of mapped sources against an index, one row per (event, column, IoC):
  * common columns, ioc_type, ioc, source_table, source_version, dataset, ioc_id,
  * ioc_first_seen, ioc_last_seen, ioc_description. `window(e, i)` is the SQL predicate on the
@@ -285,7 +224,7 @@ export function matchSql(
   /** IoC columns `window` reads beyond first_seen and last_seen */
   windowColumns: string[] = [],
 ): string | undefined {
-  const exact = exactBranches(sources, index);
+  const exact: string[] = [];
   const suffixes: string[] = [];
   const cidr4: string[] = [];
   const cidr6: string[] = [];
@@ -297,6 +236,10 @@ export function matchSql(
       const raw = columnOr(src.cols, column, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
       const rel = src.rel;
       const value = eventIocSql(type, raw);
+      // A domain-typed column holds names too: its exact match is the full-length suffix.
+      if (!(type === 'domain' && index.domains)) {
+        exact.push(`SELECT ${head}, ${literal(type)} AS ioc_type, ${value} AS ioc FROM ${rel}`);
+      }
       if (NAME.test(type) && index.domains) {
         const parts = `string_split(${value}, '.')`;
         const cut = index.domains.labelCounts.map(
@@ -325,22 +268,7 @@ export function matchSql(
     // The hash table holds the key and the window only (the IoC list can be millions of
     // rows); the descriptive columns are looked up for the few matches afterwards.
     const keyCols = ['ioc_type', 'ioc', 'first_seen', 'last_seen', ...windowColumns].map(ident).join(', ');
-    if (index.exactHits) {
-      // The IoCs hit are already known (exactHits): only their rows are read from the IoC
-      // table and only the event values with one of their keys meet them.
-      const keys = index.exactHits;
-      if (keys.length) {
-        const list = keys.map((k) => `CAST(${k} AS UBIGINT)`).join(', ');
-        const events = exactBranches(sources, index, undefined, list).join(' UNION ALL ');
-        const same = `i.ioc_type = e.ioc_type AND i.ioc = e.ioc`;
-        parts.push(`SELECT e.* EXCLUDE (__key), i.first_seen AS ioc_first_seen, i.last_seen AS ioc_last_seen,
-            i.dataset, i.ioc_id, i.description AS ioc_description
-          FROM (${events}) e
-          JOIN (SELECT __key, ${keyCols}, dataset, ioc_id, description FROM ${index.exact} WHERE __key IN (${list})) i
-            ON i.__key = e.__key
-          WHERE CASE WHEN ${same} AND (${w}) THEN true ELSE false END`);
-      }
-    } else if (index.keyed) {
+    if (index.keyed) {
       // The IoCs hit are found first by a semi-join on the precomputed integer key (the
       // event keys are the small side, the IoC table is scanned once for one integer
       // column); only those few rows meet the events' payload. Type, value and window are
