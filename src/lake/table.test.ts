@@ -467,6 +467,65 @@ describe('overwrite, delete, merge and the change feed', () => {
       lake.close();
     }
   });
+
+  test('merge whenMatchedIf: only matched rows passing the condition are updated; failing ones are neither updated nor inserted', async () => {
+    const { dir, lake } = await tempLake();
+    try {
+      const t = await lake.createTable('hosts', { properties: { 'delta.enableChangeDataFeed': 'true' } });
+      await t.append(
+        `SELECT * FROM (VALUES ('a1', 'old-a1', 5), ('a2', 'old-a2', 5), ('a3', 'old-a3', NULL)) v(aid, name, seen)`,
+      ); // v1
+      const spec = {
+        on: ['aid'],
+        whenMatched: 'update' as const,
+        whenMatchedIf: 't.seen IS NULL OR s.seen >= t.seen',
+        whenNotMatched: 'insert' as const,
+      };
+      const res = await t.merge(
+        `SELECT * FROM (VALUES ('a1', 'stale-a1', 3), ('a2', 'new-a2', 7), ('a3', 'new-a3', 1), ('a4', 'new-a4', 2)) v(aid, name, seen)`,
+        spec,
+      ); // v2
+      assert.equal(res.metrics.numTargetRowsUpdated, 2);
+      assert.equal(res.metrics.numTargetRowsInserted, 1, 'a1 matched (not inserted) though not updated');
+      assert.equal(res.metrics.numTargetRowsCopied, 1);
+      const v2 = await readActions(dir, 'hosts', 2);
+      const info = v2.find((a) => a.commitInfo)?.commitInfo as {
+        operationParameters: Record<string, string>;
+      };
+      assert.equal(info.operationParameters.whenMatchedIf, spec.whenMatchedIf);
+      const scan = async () =>
+        rows(lake, `SELECT aid, name, seen FROM ${await (await t.snapshot()).scan()} ORDER BY aid`);
+      const expected = [
+        { aid: 'a1', name: 'old-a1', seen: 5 },
+        { aid: 'a2', name: 'new-a2', seen: 7 },
+        { aid: 'a3', name: 'new-a3', seen: 1 },
+        { aid: 'a4', name: 'new-a4', seen: 2 },
+      ];
+      assert.deepEqual(await scan(), expected);
+      const ch = await rows(
+        lake,
+        `SELECT aid, name, _change_type AS c FROM ${await t.changes(1)} ORDER BY c, aid, name`,
+      );
+      assert.deepEqual(ch, [
+        { aid: 'a4', name: 'new-a4', c: 'insert' },
+        { aid: 'a2', name: 'new-a2', c: 'update_postimage' },
+        { aid: 'a3', name: 'new-a3', c: 'update_postimage' },
+        { aid: 'a2', name: 'old-a2', c: 'update_preimage' },
+        { aid: 'a3', name: 'old-a3', c: 'update_preimage' },
+      ]);
+      // Every matched row fails the condition: no file is rewritten, nothing changes.
+      const res3 = await t.merge(
+        `SELECT * FROM (VALUES ('a1', 'older', 1), ('a2', 'older', 6), ('a3', 'null', NULL)) v(aid, name, seen)`,
+        spec,
+      );
+      assert.equal(res3.metrics.numTargetRowsUpdated, 0);
+      assert.equal(res3.metrics.numTargetFilesRemoved, 0);
+      assert.equal(res3.metrics.numTargetRowsInserted, 0);
+      assert.deepEqual(await scan(), expected);
+    } finally {
+      lake.close();
+    }
+  });
 });
 
 describe('schema evolution', () => {

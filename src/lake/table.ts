@@ -132,6 +132,13 @@ export interface MergeSpec {
   on: string[];
   /** For matched rows: update all columns from the source, or leave the target as it is. */
   whenMatched: 'update' | 'ignore';
+  /**
+   * With `whenMatched: 'update'`: a SQL condition over the target row (alias `t`) and the
+   * source row (alias `s`); a matched row is updated only where it is true (Delta's
+   * `WHEN MATCHED AND <cond> THEN UPDATE`). Where it is false or NULL the target row stays as
+   * it is and the source row is still matched — never inserted. E.g. `s.seen >= t.seen`.
+   */
+  whenMatchedIf?: string;
   /** For source rows without a match: insert them, or drop them. */
   whenNotMatched: 'insert' | 'ignore';
 }
@@ -620,13 +627,15 @@ export class DeltaTable {
       const allFiles = [...state.files.values()];
       const target = await this.filesExpr(state, allFiles, true);
       const on = spec.on.map((k) => `t.${ident(k)} = s.${ident(k)}`).join(' AND ');
+      // Rows the update applies to; `on` alone still decides matched vs inserted.
+      const onUpdate = spec.whenMatchedIf ? `${on} AND (${spec.whenMatchedIf})` : on;
       const srcRows = Number((await db.all<{ n: bigint }>(`SELECT count(*) AS n FROM ${src}`))[0].n);
 
       let matchedFiles: string[] = [];
       let updatedRows = 0;
       if (spec.whenMatched === 'update' && allFiles.length > 0) {
         const dup = await db.all(
-          `SELECT 1 FROM ${src} s WHERE EXISTS (SELECT 1 FROM ${target} t WHERE ${on})
+          `SELECT 1 FROM ${src} s WHERE EXISTS (SELECT 1 FROM ${target} t WHERE ${onUpdate})
             GROUP BY ${spec.on.map((k) => `s.${ident(k)}`).join(', ')} HAVING count(*) > 1 LIMIT 1`,
         );
         if (dup.length > 0) {
@@ -635,7 +644,7 @@ export class DeltaTable {
           );
         }
         const rows = await db.all<{ f: string; n: bigint }>(
-          `SELECT t.${FILE_COL} AS f, count(*) AS n FROM ${target} t JOIN ${src} s ON ${on} GROUP BY 1`,
+          `SELECT t.${FILE_COL} AS f, count(*) AS n FROM ${target} t JOIN ${src} s ON ${onUpdate} GROUP BY 1`,
         );
         matchedFiles = rows.map((r) => r.f);
         updatedRows = rows.reduce((n, r) => n + Number(r.n), 0);
@@ -665,7 +674,7 @@ export class DeltaTable {
       if (matchedFiles.length > 0) {
         const rel =
           `SELECT ${postCols.map((c) => `CASE WHEN ${keyMarker} THEN ${c.matched} ELSE ${c.copied} END AS ${ident(c.name)}`).join(', ')} ` +
-          `FROM ${target} t LEFT JOIN ${srcMarked} s ON ${on} WHERE ${inFiles}`;
+          `FROM ${target} t LEFT JOIN ${srcMarked} s ON ${onUpdate} WHERE ${inFiles}`;
         const cols = await db.columns(rel);
         rewritten = await this.write(state, schema, rel, cols);
         copiedRows = rewritten.reduce((n, f) => n + f.numRecords, 0) - updatedRows;
@@ -682,8 +691,8 @@ export class DeltaTable {
       }
       const cdc: CdcAction[] = [];
       if (cdfEnabled(state.metaData) && matchedFiles.length > 0) {
-        const pre = `SELECT ${postCols.map((c) => `${c.copied} AS ${ident(c.name)}`).join(', ')}, 'update_preimage' AS _change_type FROM ${target} t JOIN ${src} s ON ${on}`;
-        const post = `SELECT ${postCols.map((c) => `${c.matched} AS ${ident(c.name)}`).join(', ')}, 'update_postimage' AS _change_type FROM ${target} t JOIN ${src} s ON ${on}`;
+        const pre = `SELECT ${postCols.map((c) => `${c.copied} AS ${ident(c.name)}`).join(', ')}, 'update_preimage' AS _change_type FROM ${target} t JOIN ${src} s ON ${onUpdate}`;
+        const post = `SELECT ${postCols.map((c) => `${c.matched} AS ${ident(c.name)}`).join(', ')}, 'update_postimage' AS _change_type FROM ${target} t JOIN ${src} s ON ${onUpdate}`;
         const parts = [pre, post];
         if (spec.whenNotMatched === 'insert') {
           parts.push(
@@ -698,6 +707,7 @@ export class DeltaTable {
         operationParameters: {
           predicate: JSON.stringify(spec.on.map((k) => `t.${k} = s.${k}`)),
           whenMatched: spec.whenMatched,
+          ...(spec.whenMatchedIf ? { whenMatchedIf: spec.whenMatchedIf } : {}),
           whenNotMatched: spec.whenNotMatched,
         },
         metrics: {
