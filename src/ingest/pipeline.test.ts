@@ -443,6 +443,72 @@ test('FDR layout from folders: secondary data by path and shape, manifests verif
   });
 });
 
+test('aidmaster/userinfo delivered out of order: an older export never overwrites a newer row; within a file the newest row per key wins', async () => {
+  await withLake(async (lake) => {
+    const run = async (files: MemFile[]) => {
+      await ingest(lake, memSource([files]), { enricher: null, progress: false });
+      await lake.registerViews();
+      return {
+        hosts: await lake.db.allJson(`SELECT aid, ComputerName FROM aidmaster ORDER BY aid`),
+        users: await lake.db.allJson(`SELECT UserSid, UserName FROM userinfo ORDER BY UserSid`),
+      };
+    };
+    const newer = await run([
+      {
+        id: 'am-newer',
+        name: 'fdrv2/aidmaster/newer.gz',
+        data: ndjson([
+          { aid: 'h1', ComputerName: 'H1-NEW', AgentVersion: '7.2', Time: '1700000200.5' },
+          // a later line, but an older export of the host
+          { aid: 'h1', ComputerName: 'H1-OLDER-LINE', AgentVersion: '7.1', Time: '1700000100.0' },
+          { aid: 'h2', ComputerName: 'H2-NEW', AgentVersion: '7.2', Time: '1700000200.0' },
+        ]),
+      },
+      {
+        id: 'ui-newer',
+        name: 'fdrv2/userinfo/newer.gz',
+        data: ndjson([{ UserSid: 'S-1-5-21-1', UserName: 'alice-new', _time: '1700000200.0' }]),
+      },
+    ]);
+    assert.deepEqual(newer.hosts, [
+      { aid: 'h1', ComputerName: 'H1-NEW' },
+      { aid: 'h2', ComputerName: 'H2-NEW' },
+    ]);
+    // The older batch arrives afterwards (replayed, redelivered late).
+    const older = await run([
+      {
+        id: 'am-older',
+        name: 'fdrv2/aidmaster/older.gz',
+        data: ndjson([
+          { aid: 'h1', ComputerName: 'H1-OLD', AgentVersion: '7.0', Time: '1700000000.0' },
+          { aid: 'h2', ComputerName: 'H2-NEWER', AgentVersion: '7.3', Time: '1700000300.0' },
+          { aid: 'h3', ComputerName: 'H3', AgentVersion: '7.0', Time: '1700000000.0' },
+        ]),
+      },
+      {
+        id: 'ui-older',
+        name: 'fdrv2/userinfo/older.gz',
+        data: ndjson([{ UserSid: 'S-1-5-21-1', UserName: 'alice-old', _time: '1699999000.0' }]),
+      },
+    ]);
+    assert.deepEqual(older.hosts, [
+      { aid: 'h1', ComputerName: 'H1-NEW' },
+      { aid: 'h2', ComputerName: 'H2-NEWER' },
+      { aid: 'h3', ComputerName: 'H3' },
+    ]);
+    assert.deepEqual(older.users, [{ UserSid: 'S-1-5-21-1', UserName: 'alice-new' }]);
+    // A row without a time cannot be ordered: the last delivered one wins, as before.
+    const untimed = await run([
+      {
+        id: 'am-untimed',
+        name: 'fdrv2/aidmaster/untimed.gz',
+        data: ndjson([{ aid: 'h3', ComputerName: 'H3-UNTIMED', AgentVersion: '7.0', Time: 'none' }]),
+      },
+    ]);
+    assert.deepEqual(untimed.hosts[2], { aid: 'h3', ComputerName: 'H3-UNTIMED' });
+  });
+});
+
 test('stdin: spooled, identified by content, ingested once', async () => {
   await withLake(async (lake) => {
     const data = gzipSync(ndjson([{ ...base, event_simpleName: 'AgentOnline' }]));

@@ -35,7 +35,7 @@ import type { FdrSource, SourceBatch, SourceFile } from '../sources/source.js';
 import { ident, literal } from '../sql/duckdb.js';
 import { decodeStream } from '../decode/decoder.js';
 import { EventStager, SchemaRegistry, type TableStage } from '../normalize/stager.js';
-import { secondaryKey, tableRelation } from '../normalize/sql.js';
+import { newerRowCondition, secondaryKey, tableRelation } from '../normalize/sql.js';
 
 export interface IngestOptions {
   /** Lines longer than this go to quarantine; default 1 MiB (config ingest.max_line_bytes). */
@@ -496,7 +496,7 @@ export class IngestPipeline {
     }
   }
 
-  /** Appends, or for aidmaster/userinfo MERGEs on the key so the latest row per host/user wins. */
+  /** Appends, or for aidmaster/userinfo MERGEs on the key so the newest row per host/user wins. */
   private async writeTable(
     table: DeltaTable,
     stage: TableStage,
@@ -505,9 +505,19 @@ export class IngestPipeline {
   ): Promise<number> {
     const key = secondaryKey(stage);
     if (key !== undefined) {
+      // A replay or a late redelivery can bring an older export of a host/user after a newer
+      // one: the stored row is replaced only by a row at least as new (by its row time).
+      const stored = (await table.snapshot()).schema.fields.map((f) => f.name);
+      const staged = [...stage.fields.values()].map((f) => f.column);
+      const newer = newerRowCondition(stage.schema.secondary!, stored, staged);
       const r = await table.merge(
         relation,
-        { on: [key], whenMatched: 'update', whenNotMatched: 'insert' },
+        {
+          on: [key],
+          whenMatched: 'update',
+          ...(newer ? { whenMatchedIf: newer } : {}),
+          whenNotMatched: 'insert',
+        },
         txn,
       );
       return (

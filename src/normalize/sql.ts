@@ -95,12 +95,70 @@ export function tableRelation(stage: TableStage, opts: RelationOptions): string 
   }
   const key = secondaryKey(stage);
   if (key === undefined) return `SELECT * EXCLUDE (${ident(SRC_KEY)}, ${ident(LINE_KEY)}) FROM (${inner})`;
-  // the latest row per key wins (file order, then line order), so a MERGE sees one row per key
+  // One row per key for the MERGE: the last delivered (file, then line order) among the rows
+  // not known to be older than another row of the key — by the rows' own times, the same
+  // rule the MERGE applies against the stored row (`newerRowCondition`).
+  const time = rowTimeSql(undefined, rowTimeColumns(stage.schema.secondary!, [...columns]));
+  const timed =
+    `SELECT *, ${time} AS __talon_time, max(${time}) OVER (PARTITION BY ${ident(key)}) AS __talon_newest ` +
+    `FROM (${inner})`;
   return (
-    `SELECT * EXCLUDE (${ident(SRC_KEY)}, ${ident(LINE_KEY)}, __talon_rn) FROM (` +
-    `SELECT *, row_number() OVER (PARTITION BY ${ident(key)} ORDER BY ${ident(SRC_KEY)} DESC, ${ident(LINE_KEY)} DESC) AS __talon_rn ` +
-    `FROM (${inner})) WHERE __talon_rn = 1 OR ${ident(key)} IS NULL`
+    `SELECT * EXCLUDE (${ident(SRC_KEY)}, ${ident(LINE_KEY)}, __talon_rn, __talon_time, __talon_newest) FROM (` +
+    `SELECT *, row_number() OVER (PARTITION BY ${ident(key)} ORDER BY ` +
+    `(__talon_time IS NULL OR __talon_time >= __talon_newest) DESC, ` +
+    `${ident(SRC_KEY)} DESC, ${ident(LINE_KEY)} DESC) AS __talon_rn ` +
+    `FROM (${timed})) WHERE __talon_rn = 1 OR ${ident(key)} IS NULL`
   );
+}
+
+/**
+ * Fields FDR stamps a secondary row with when it produces it, in order of preference: the
+ * aidmaster/managedassets exports carry `Time` (some `_time` too), userinfo carries `_time`
+ * (all epoch seconds with a fraction, as text). A row's time decides which of two rows for
+ * the same host/user is newer — not the delivery order, which a replay or a late redelivery
+ * can invert.
+ */
+const ROW_TIME_FIELDS: Record<string, readonly string[]> = {
+  aidmaster: ['Time', '_time'],
+  userinfo: ['_time', 'Time'],
+};
+
+/** The row-time columns of a secondary table that are among `columns` (case-sensitive, as stored). */
+export function rowTimeColumns(secondary: string, columns: readonly string[]): string[] {
+  const have = new Set(columns);
+  return (ROW_TIME_FIELDS[secondary] ?? []).filter((f) => have.has(f));
+}
+
+/**
+ * A secondary row's time as epoch seconds (DOUBLE), NULL when it has none: the first of
+ * `columns` that holds epoch seconds or an ISO-8601 time. Values are text (secondary fields
+ * are not typed); anything else is read through its text form.
+ */
+export function rowTimeSql(alias: string | undefined, columns: readonly string[]): string {
+  if (columns.length === 0) return 'CAST(NULL AS DOUBLE)';
+  const parts = columns.map((c) => {
+    const v = `CAST(${alias ? `${alias}.` : ''}${ident(c)} AS VARCHAR)`;
+    return `COALESCE(TRY_CAST(${v} AS DOUBLE), epoch(TRY_CAST(${v} AS TIMESTAMPTZ)))`;
+  });
+  return parts.length === 1 ? parts[0] : `COALESCE(${parts.join(', ')})`;
+}
+
+/**
+ * The MERGE condition (aliases `t` target, `s` source) under which an incoming secondary row
+ * replaces the stored one: unless it is known to be older — both rows have a time and the
+ * incoming one is earlier. Rows without a time (`none`, a field the export lacks) cannot be
+ * ordered and keep the last-delivered-wins rule. Undefined when the table stores no row time.
+ */
+export function newerRowCondition(
+  secondary: string,
+  targetColumns: readonly string[],
+  sourceColumns: readonly string[],
+): string | undefined {
+  const t = rowTimeColumns(secondary, targetColumns);
+  if (t.length === 0) return undefined;
+  const tTime = rowTimeSql('t', t);
+  const sTime = rowTimeSql('s', rowTimeColumns(secondary, sourceColumns));
+  return `(${tTime}) IS NULL OR (${sTime}) IS NULL OR (${sTime}) >= (${tTime})`;
 }
 
 /** The key a secondary table is merged on (latest row per key wins), if it has one. */
