@@ -28,7 +28,15 @@ import { columnOr, dedupWithWatermark } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { IOCS_TABLE } from '../intel/iocs.js';
 import { formatDuration } from '../engine/duration.js';
-import { cachedIocIndex, COMMON_COLUMNS, matchSql, type MappedSource } from './ioc-values.js';
+import {
+  cachedIocIndex,
+  COMMON_COLUMNS,
+  matchByValue,
+  probesOf,
+  probeValues,
+  type MappedSource,
+  type Probe,
+} from './ioc-values.js';
 
 export const MATCHED_IOCS = 'matched_iocs';
 export const IOC_DEDUP_STATE = 'ioc_match_dedup_state';
@@ -47,38 +55,45 @@ async function mappedSources(
 }
 
 /**
- * expect_or_drop(valid iocs) counts and the stream's max event time, in one narrow
- * aggregate per table: a value is valid when it is neither NULL nor empty.
+ * expect_or_drop(valid iocs) counts, from the distinct values of the mapped columns (a value
+ * is valid when it is neither NULL nor empty), and the stream's max event time: one narrow
+ * aggregate over every table's event time.
  */
-async function countAndMaxTime(batch: MicroBatch, sources: MappedSource[]): Promise<number | undefined> {
-  let failed = 0;
-  let passed = 0;
-  let maxT: number | undefined;
-  for (const src of sources) {
-    const present = Object.keys(src.mapping).filter((c) => src.cols.has(c.split('.')[0].toLowerCase()));
-    const empties = present.map((c, k) => {
-      const v = columnOr(src.cols, c, 'VARCHAR', '__v').replace(/ AS "__v"$/, '');
-      return `count(*) FILTER (WHERE ${v} IS NULL OR ${v} = '') AS f${k}`;
-    });
-    const ts = src.cols.has('timestamp')
-      ? `epoch_ms(max(${columnOr(src.cols, 'timestamp', 'TIMESTAMP', '__t').replace(/ AS "__t"$/, '')}))`
-      : 'NULL';
-    const row = (
-      await batch.db.all<Record<string, bigint | number | null>>(
-        `SELECT count(*) AS n, ${ts} AS t${empties.length ? ', ' + empties.join(', ') : ''} FROM ${src.rel}`,
-      )
-    )[0];
-    const n = Number(row.n);
-    present.forEach((_, k) => {
-      const f = Number(row[`f${k}`]);
-      failed += f;
-      passed += n - f;
-    });
-    if (row.t !== null && row.t !== undefined) maxT = Math.max(maxT ?? -Infinity, Number(row.t));
-  }
-  batch.metrics['expect.valid_iocs.failed'] = (batch.metrics['expect.valid_iocs.failed'] ?? 0) + failed;
-  batch.metrics['expect.valid_iocs.passed'] = (batch.metrics['expect.valid_iocs.passed'] ?? 0) + passed;
-  return maxT;
+async function countAndMaxTime(
+  batch: MicroBatch,
+  sources: MappedSource[],
+  probes: Probe[],
+  values: string | undefined,
+): Promise<number | undefined> {
+  // With values (an IoC index to match) the counts come from them; without, from the columns.
+  const counted = values
+    ? `SELECT sum(__n) FILTER (WHERE __raw IS NULL OR __raw = '') AS failed,
+         sum(__n) FILTER (WHERE __raw <> '') AS passed FROM ${values}`
+    : `SELECT count(*) FILTER (WHERE __raw IS NULL OR __raw = '') AS failed,
+         count(*) FILTER (WHERE __raw <> '') AS passed
+       FROM (${probes.map((p) => `SELECT ${p.raw} AS __raw FROM ${p.src.rel}`).join(' UNION ALL ')})`;
+  const row = probes.length
+    ? (await batch.db.all<{ failed: bigint | null; passed: bigint | null }>(counted))[0]
+    : { failed: 0, passed: 0 };
+  batch.metrics['expect.valid_iocs.failed'] =
+    (batch.metrics['expect.valid_iocs.failed'] ?? 0) + Number(row.failed ?? 0);
+  batch.metrics['expect.valid_iocs.passed'] =
+    (batch.metrics['expect.valid_iocs.passed'] ?? 0) + Number(row.passed ?? 0);
+  // max() before any conversion: a TIMESTAMPTZ → TIMESTAMP cast per row goes through ICU and
+  // cost more than the rest of the aggregate.
+  const times = sources
+    .filter((src) => src.cols.has('timestamp'))
+    .map(
+      (src) =>
+        `SELECT max(${columnOr(src.cols, 'timestamp', 'TIMESTAMP WITH TIME ZONE', '__t').replace(/ AS "__t"$/, '')}) AS t FROM ${src.rel}`,
+    );
+  if (times.length === 0) return undefined;
+  const t = (
+    await batch.db.all<{ t: bigint | number | null }>(
+      `SELECT epoch_ms(max(t)) AS t FROM (${times.join(' UNION ALL ')})`,
+    )
+  )[0].t;
+  return t === null || t === undefined ? undefined : Number(t);
 }
 
 export const iocMatch: Detection = {
@@ -129,19 +144,26 @@ export const iocMatch: Detection = {
         async transform(batch) {
           const sources = await mappedSources(batch, s.iocMappings);
           if (sources.length === 0) return {};
-          const t = await countAndMaxTime(batch, sources);
+          const probes = probesOf(sources);
           const types = new Set(sources.flatMap((x) => Object.values(x.mapping)));
           // Built once per `iocs` version (the one in this batch's offsets) and kept in the
           // DuckDB instance between batches; a replay gets the index of its planned version.
           const index = await cachedIocIndex(batch, IOCS_TABLE, types);
-          const match = index
-            ? matchSql(
-                sources,
-                index,
-                (e, i) =>
-                  `${e}.timestamp >= ${i}.first_seen AND ${e}.timestamp <= coalesce(${i}.last_seen, ${batch.nowSql})`,
-              )
-            : undefined;
+          const values =
+            index && probes.length ? await probeValues((l, q) => batch.temp(l, q), probes) : undefined;
+          const t = await countAndMaxTime(batch, sources, probes, values);
+          const match =
+            index && values
+              ? await matchByValue(
+                  batch.db,
+                  (label, sql) => batch.temp(label, sql),
+                  probes,
+                  values,
+                  index,
+                  (e, i) =>
+                    `${e}.timestamp >= ${i}.first_seen AND ${e}.timestamp <= coalesce(${i}.last_seen, ${batch.nowSql})`,
+                )
+              : undefined;
           const joined = await batch.temp(
             'joined',
             match ??

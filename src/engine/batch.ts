@@ -185,6 +185,19 @@ export class MicroBatch {
     return name;
   }
 
+  /** A temp table for the rest of the batch filled with rows computed in JS (see Db.tempTableFromRows). */
+  async tempFromRows(
+    label: string,
+    columns: { name: string; type: 'VARCHAR' | 'BIGINT' }[],
+    rows: (string | bigint | number | null)[][],
+  ): Promise<string> {
+    const raw = this.tempName(label);
+    await this.db.tempTableFromRows(raw, columns, rows);
+    const name = ident(raw);
+    this.temps.push(name);
+    return name;
+  }
+
   /** Creates a temp view for the rest of the batch (re-evaluated by each reader); returns its name. */
   async view(label: string, sql: Relation): Promise<string> {
     const name = ident(this.tempName(label));

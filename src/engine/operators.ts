@@ -234,22 +234,25 @@ export async function dedupWithWatermark(batch: MicroBatch, input: string, o: De
   }
 
   if (changed || !snap) {
-    const values: string[] = [];
-    for (const [k, times] of state) {
-      for (const tm of times) values.push(`(${literal(k)}, make_timestamp(${BigInt(tm) * 1000n}))`);
-    }
-    const rel =
-      values.length > 0
-        ? `SELECT * FROM (VALUES ${values.join(', ')}) AS v(k, event_time)`
-        : `SELECT NULL::VARCHAR AS k, NULL::TIMESTAMP AS event_time WHERE false`;
-    await batch.writeState(o.stateTable, rel, { mode: 'overwrite' });
+    const rows: (string | number)[][] = [];
+    for (const [k, times] of state) for (const tm of times) rows.push([k, tm]);
+    const staged = await batch.tempFromRows(
+      'dedup_state',
+      [
+        { name: 'k', type: 'VARCHAR' },
+        { name: 'ms', type: 'BIGINT' },
+      ],
+      rows,
+    );
+    await batch.writeState(o.stateTable, `SELECT k, make_timestamp(ms * 1000) AS event_time FROM ${staged}`, {
+      mode: 'overwrite',
+    });
   }
 
-  const keptIds = await batch.temp(
+  const keptIds = await batch.tempFromRows(
     'dedup_kept',
-    kept.length > 0
-      ? `SELECT * FROM (VALUES ${kept.map((c) => `(${c.rid})`).join(', ')}) AS v(__rid)`
-      : `SELECT NULL::BIGINT AS __rid WHERE false`,
+    [{ name: '__rid', type: 'BIGINT' }],
+    kept.map((c) => [c.rid]),
   );
   return batch.temp(
     'dedup_out',

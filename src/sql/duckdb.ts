@@ -73,6 +73,37 @@ export class Db {
     return rows.map((r) => ({ name: r.column_name, type: r.column_type }));
   }
 
+  /**
+   * Creates (or replaces) temp table `name` and fills it with `rows` through DuckDB's appender.
+   * For rows computed in JS (operator state, row ids): a VALUES list would put every row in the
+   * SQL text, and parsing and binding it cost more than the rest of a small batch.
+   */
+  async tempTableFromRows(
+    name: string,
+    columns: { name: string; type: 'VARCHAR' | 'BIGINT' }[],
+    rows: (string | bigint | number | null)[][],
+  ): Promise<void> {
+    await this.run(
+      `CREATE OR REPLACE TEMP TABLE ${ident(name)} (${columns.map((c) => `${ident(c.name)} ${c.type}`).join(', ')})`,
+    );
+    if (rows.length === 0) return;
+    const appender = await this.connection.createAppender(name, 'main', 'temp');
+    try {
+      for (const row of rows) {
+        columns.forEach((c, i) => {
+          const v = row[i];
+          if (v === null || v === undefined) appender.appendNull();
+          else if (c.type === 'BIGINT') appender.appendBigInt(BigInt(v));
+          else appender.appendVarchar(String(v));
+        });
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();
