@@ -12,10 +12,17 @@
  *     file's index), so a replay after a crash between two table commits adds nothing twice —
  *     however the replay groups the files. `ingest_log` is written last and makes the next
  *     replay skip the files without reading them.
- *  4. `ack()` — only after every group of the batch is committed.
+ *  4. `ack()` — only after every group holding a file of the batch is committed.
  *
- * Groups: the files of a batch not yet in `ingest_log`, in delivery order, cut after the file
- * that reaches `batch_events`.
+ * Groups: the files not yet in `ingest_log`, in delivery order, cut after the file that
+ * reaches `batch_events`. A group spans batches while the source says more are ready
+ * (`SourceBatch.moreReady`: one SQS receive, one folder scan) — or always, for one-shot
+ * sources — so a busy stream makes few, large commits. A file id already staged in an
+ * uncommitted group (the same file announced twice) is not staged again.
+ *
+ * A file whose bytes cannot be had (`open()` or a read fails) is quarantined as `read_error`,
+ * or, when its source answers 'skip' (`SourceFile.readFailed`), left out of the group entirely
+ * — the other files are committed — for the source to deliver again or drop.
  *
  * A file whose MD5 or size differs from what the producer stated (FDR manifest) is not the
  * file that was sent: none of its events are written; one quarantine row
@@ -134,6 +141,8 @@ interface GroupFile {
   bytes: number;
   batchId: string;
   excluded?: 'md5_mismatch' | 'size_mismatch';
+  /** Unreadable and skipped at its source's word: nothing of it is written or logged. */
+  dropped?: boolean;
 }
 
 interface OpenGroup {
@@ -141,7 +150,6 @@ interface OpenGroup {
   stager: EventStager;
   files: GroupFile[];
   events: number;
-  batchId: string;
 }
 
 interface AwaitingBatch {
@@ -152,15 +160,14 @@ interface AwaitingBatch {
 /**
  * How files are grouped into commits, by source kind (exactly-once does not depend on it:
  * txns are per file):
- * - 'across-batches' (files, stdin): groups may span batches (few, large commits — the fast
- *   path), and the next group is decoded while the previous one commits.
- * - 'batch' (sqs): a message is acknowledged once its files are committed; groups stay inside it.
- * - 'file' (watch and unknown sources): each file is committed as soon as it is read.
+ * - 'across-batches' (files, stdin — one-shot): groups span batches (few, large commits — the
+ *   fast path), and the next group is decoded while the previous one commits.
+ * - 'ready' (sqs, watch and other streaming sources): a group spans the batches the source has
+ *   ready (`moreReady`) and is committed when no more are, so nothing waits for the next poll.
  */
-export function groupingOf(kind: string): 'across-batches' | 'batch' | 'file' {
+export function groupingOf(kind: string): 'across-batches' | 'ready' {
   if (kind === 'files' || kind === 'stdin') return 'across-batches';
-  if (kind === 'sqs') return 'batch';
-  return 'file';
+  return 'ready';
 }
 
 /** Ingests every batch of `source` into `lake`; resolves when the source is exhausted or aborted. */
@@ -252,6 +259,10 @@ export class IngestPipeline {
     // Other sources check ingest_log live per batch and commit before reading on.
     const overlap = mode === 'across-batches';
     const known = overlap ? await this.committedFiles(undefined) : undefined;
+    /** file ids staged in groups not committed yet: a second announcement is not staged again */
+    const staged = new Set<string>();
+    /** the batch whose files are being staged; it joins `awaiting` once all are */
+    let current: AwaitingBatch | undefined;
     let inflight: Promise<void> | undefined;
     let inflightBatches: AwaitingBatch[] = [];
     const commit = async (): Promise<void> => {
@@ -269,7 +280,10 @@ export class IngestPipeline {
           } finally {
             await rm(g.dir, { recursive: true, force: true });
           }
-          if (known) for (const f of g.files) known.add(f.file.id);
+          for (const f of g.files) {
+            staged.delete(f.file.id);
+            if (known && !f.dropped) known.add(f.file.id);
+          }
         }
         for (const a of acks) {
           clearInterval(a.beat);
@@ -283,8 +297,7 @@ export class IngestPipeline {
     };
     try {
       for await (const batch of source.batches(signal)) {
-        const entry: AwaitingBatch = { batch, beat: this.heartbeat(batch) };
-        awaiting.push(entry);
+        current = { batch, beat: this.heartbeat(batch) };
         const ids = batch.files.map((f) => f.id);
         const done = known ? new Set(ids.filter((id) => known.has(id))) : await this.committedFiles(ids);
         const todo = batch.files.filter((f) => !done.has(f.id));
@@ -292,18 +305,26 @@ export class IngestPipeline {
         this.summary.skippedFiles += skipped;
         if (skipped > 0) this.log.info('already ingested, skipped', { batch: batch.id, files: skipped });
         for (const file of todo) {
-          group ??= await this.openGroup(batch);
-          await this.decodeInto(group, file);
-          if (mode === 'file' || group.events >= limit) await commit();
+          // Announced again while its first copy waits in a group (two SQS messages of one
+          // receive listing the same file): that copy commits before this batch is acked.
+          if (staged.has(file.id)) continue;
+          staged.add(file.id);
+          group ??= await this.openGroup();
+          await this.decodeInto(group, file, batch.id);
+          // Cut at a file boundary; this batch is not acknowledged by that commit (it joins
+          // `awaiting` only once all its files are staged).
+          if (group.events >= limit) await commit();
         }
-        if (mode !== 'across-batches') await commit();
+        awaiting.push(current);
+        current = undefined;
+        if (!overlap && !batch.moreReady) await commit();
         if (signal.aborted) break;
       }
       await commit();
       await inflight;
     } catch (err) {
       await inflight?.catch(() => {});
-      for (const a of [...inflightBatches, ...awaiting]) {
+      for (const a of [...inflightBatches, ...awaiting, ...(current ? [current] : [])]) {
         clearInterval(a.beat);
         if (a.batch.nack) {
           await a.batch
@@ -333,23 +354,52 @@ export class IngestPipeline {
     return t;
   }
 
-  private async openGroup(batch: SourceBatch): Promise<OpenGroup> {
+  private async openGroup(): Promise<OpenGroup> {
     const dir = path.join(this.stagingRoot, `g${this.seq++}`);
     await mkdir(dir, { recursive: true });
     const stager = new EventStager(dir, this.schemas, this.opts.quarantineRawBytes ?? 64 * 1024);
-    return { dir, stager, files: [], events: 0, batchId: batch.id };
+    return { dir, stager, files: [], events: 0 };
   }
 
-  private async decodeInto(group: OpenGroup, file: SourceFile): Promise<void> {
+  private async decodeInto(group: OpenGroup, file: SourceFile, batchId: string): Promise<void> {
     const stager = group.stager;
     const index = group.files.length;
     stager.beginFile(index, file.name);
-    const input = await file.open();
-    const res = await decodeStream(input, stager, {
-      maxLineBytes: this.maxLineBytes,
-      quarantineRawBytes: this.opts.quarantineRawBytes ?? 64 * 1024,
-    });
-    const gf: GroupFile = { file, index, bytes: res.bytes, batchId: group.batchId };
+    let readError: Error | undefined;
+    let res = { bytes: 0, md5: '' };
+    try {
+      const input = await file.open();
+      // The decoder turns a failing stream into a `read_error` record; the cause is wanted here.
+      input.once('error', (err: Error) => (readError ??= err));
+      res = await decodeStream(input, stager, {
+        maxLineBytes: this.maxLineBytes,
+        quarantineRawBytes: this.opts.quarantineRawBytes ?? 64 * 1024,
+      });
+    } catch (err) {
+      readError = err instanceof Error ? err : new Error(String(err));
+      stager.quarantineFileRecord(index, {
+        line: null,
+        raw: '',
+        reason: 'read_error',
+        detail: readError.message,
+      });
+    }
+    const gf: GroupFile = { file, index, bytes: res.bytes, batchId };
+    if (readError) {
+      const verdict = file.readFailed ? await file.readFailed(readError) : 'quarantine';
+      this.log.warn(
+        verdict === 'skip' ? 'file unreadable, left out of the group' : 'file unreadable, quarantined',
+        {
+          file: file.name,
+          err: readError.message,
+        },
+      );
+      if (verdict === 'skip') {
+        gf.dropped = true;
+        group.files.push(gf);
+        return;
+      }
+    }
     if (file.expectedMd5 && res.md5 !== file.expectedMd5.toLowerCase()) {
       gf.excluded = 'md5_mismatch';
       stager.quarantineFileRecord(index, {
@@ -376,14 +426,17 @@ export class IngestPipeline {
   private async commitGroup(g: OpenGroup): Promise<void> {
     const { stager, files } = g;
     const db = this.lake.db;
-    const appId = groupAppId(files.map((f) => f.file.id));
+    const appId = groupAppId(files.filter((f) => !f.dropped).map((f) => f.file.id));
     const excluded = files.filter((f) => f.excluded).map((f) => f.index);
+    const dropped = files.filter((f) => f.dropped).map((f) => f.index);
+    const kept = files.filter((f) => !f.dropped);
+    if (kept.length === 0) return;
     const tag = `${process.pid}_${this.seq}`;
     const ipTable = `__talon_ips_${tag}`;
     const domainTable = `__talon_domains_${tag}`;
     const group: GroupSummary = {
       appId,
-      files: files.map((f) => f.file.id),
+      files: kept.map((f) => f.file.id),
       events: 0,
       quarantined: 0,
       tables: {},
@@ -400,7 +453,9 @@ export class IngestPipeline {
       if (useDomains) await this.enricher!.domainTable(db, domainTable, stager.domains);
       await this.withEventSideProbing(useIps || useDomains, async () => {
         for (const stage of stages) {
-          const candidates = [...stage.rowsByFile.keys()].filter((k) => !excluded.includes(k));
+          const candidates = [...stage.rowsByFile.keys()].filter(
+            (k) => !excluded.includes(k) && !dropped.includes(k),
+          );
           if (candidates.length === 0) continue;
           const table = await this.lake.createTable(stage.schema.displayName, {
             partitionColumns: stage.schema.secondary ? [] : ['event_date'],
@@ -419,7 +474,7 @@ export class IngestPipeline {
           const relation = tableRelation(stage, {
             ipTable: useIps ? ipTable : undefined,
             domainTable: useDomains ? domainTable : undefined,
-            excludeFiles: [...excluded, ...plan.committed],
+            excludeFiles: [...excluded, ...dropped, ...plan.committed],
             maxObjectBytes: Math.max(16 * 1024 * 1024, this.maxLineBytes * 2 + 4096),
           });
           const rows = await this.writeTable(table, stage, relation, plan.opts);
@@ -429,19 +484,19 @@ export class IngestPipeline {
         }
       });
       group.quarantined = await this.writeQuarantine(stager, files, excluded, appId);
-      await this.writeIngestLog(stager, files, perFile, appId);
+      await this.writeIngestLog(stager, files, kept, perFile, appId);
     } finally {
       await db.run(`DROP TABLE IF EXISTS ${ident(ipTable)}; DROP TABLE IF EXISTS ${ident(domainTable)}`);
     }
-    this.summary.files += files.length;
-    this.summary.bytes += files.reduce((n, f) => n + f.bytes, 0);
+    this.summary.files += kept.length;
+    this.summary.bytes += kept.reduce((n, f) => n + f.bytes, 0);
     this.summary.events += group.events;
     this.summary.quarantined += group.quarantined;
     for (const [t, n] of Object.entries(group.tables))
       this.summary.tables[t] = (this.summary.tables[t] ?? 0) + n;
     this.log.debug('committed group', {
       appId,
-      files: files.length,
+      files: kept.length,
       events: group.events,
       quarantined: group.quarantined,
     });
@@ -546,8 +601,11 @@ export class IngestPipeline {
     groupId: string,
   ): Promise<number> {
     if (!stager.hasQuarantine) return 0;
+    const candidates = files
+      .filter((f) => !f.dropped && stager.counts[f.index].quarantined > 0)
+      .map((f) => f.index);
+    if (candidates.length === 0) return 0;
     const table = await this.lake.createTable('quarantine', { properties: { ...TXN_RETENTION } });
-    const candidates = files.filter((f) => stager.counts[f.index].quarantined > 0).map((f) => f.index);
     const plan = await this.filesToWrite(table, files, candidates, groupId);
     if (plan.write.length === 0) return 0;
     const where = [`q.src IN (${plan.write.join(', ')})`];
@@ -569,6 +627,7 @@ export class IngestPipeline {
   private async writeIngestLog(
     stager: EventStager,
     files: GroupFile[],
+    kept: GroupFile[],
     perFile: Record<string, number>[],
     groupId: string,
   ): Promise<void> {
@@ -576,7 +635,7 @@ export class IngestPipeline {
     const plan = await this.filesToWrite(
       table,
       files,
-      files.map((f) => f.index),
+      kept.map((f) => f.index),
       groupId,
     );
     if (plan.write.length === 0) return;

@@ -24,6 +24,16 @@ export interface SourceFile {
   /** Expected size in bytes and MD5 hex, when the delivery states them (FDR SQS manifests). */
   expectedSize?: number;
   expectedMd5?: string;
+  /**
+   * Called when `open()` or reading the stream failed (the bytes could not be had, as opposed
+   * to bad bytes). The answer decides the file's fate in this batch:
+   * - 'quarantine' (also the default without this hook): one `read_error` quarantine row
+   *   (good lines before the error are kept); the file counts as ingested.
+   * - 'skip': nothing of the file is written or logged; the rest of the batch is committed and
+   *   acknowledged as usual. The source owns what happens next — deliver the file again later
+   *   (a transient error) or drop it (it no longer exists).
+   */
+  readFailed?(err: Error): Promise<'quarantine' | 'skip'>;
 }
 
 export interface SourceBatch {
@@ -36,6 +46,13 @@ export interface SourceBatch {
   nack?(reason: Error): Promise<void>;
   /** Called periodically while the batch is in work (extend SQS visibility). */
   heartbeat?(): Promise<void>;
+  /**
+   * True when the source already holds the next batch and yields it at once (the rest of one
+   * SQS receive, the other files one folder scan found ready). The pipeline then keeps its
+   * commit group open for it — everything ready goes into one commit, up to the ingest batch
+   * limit — and commits when a batch comes without it. Absent: commit after this batch.
+   */
+  moreReady?: boolean;
 }
 
 export interface FdrSource {

@@ -11,10 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { generateFdr, type GenerateSummary } from '../generate/index.js';
-import { ingest, type IngestSummary } from '../ingest/pipeline.js';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { ingest, type GroupSummary, type IngestOptions, type IngestSummary } from '../ingest/pipeline.js';
 import { Lake } from '../lake/lake.js';
 import { startFauxqs, type Fauxqs } from '../testing/fauxqs.js';
-import { SqsSource } from './sqs.js';
+import type { FdrSource, SourceBatch } from './source.js';
+import { SqsSource, type SqsSourceOptions } from './sqs.js';
 
 const BUCKET = 'cs-prod-cannon-talon-test';
 
@@ -67,8 +69,20 @@ async function walk(dir: string, prefix = ''): Promise<string[]> {
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
+interface DrainOptions {
+  sqs?: Partial<SqsSourceOptions>;
+  ingest?: IngestOptions;
+  /** Wraps the source the pipeline reads (to watch acks, slow reads down). */
+  wrap?: (source: SqsSource) => FdrSource;
+}
+
 /** Runs `workers` SqsSource+ingest pairs on one queue until it is empty; their summaries. */
-async function drain(lakeDir: string, queueUrl: string, workers = 1): Promise<IngestSummary[]> {
+async function drain(
+  lakeDir: string,
+  queueUrl: string,
+  workers = 1,
+  opts: DrainOptions = {},
+): Promise<IngestSummary[]> {
   const ac = new AbortController();
   const runs = Array.from({ length: workers }, async () => {
     const lake = await Lake.open(lakeDir);
@@ -80,9 +94,15 @@ async function drain(lakeDir: string, queueUrl: string, workers = 1): Promise<In
       s3: { forcePathStyle: true },
       log: () => {},
       downloadRetryMs: 50,
+      ...opts.sqs,
     });
     try {
-      return await ingest(lake, source, { signal: ac.signal, enricher: null, progress: false });
+      return await ingest(lake, opts.wrap ? opts.wrap(source) : source, {
+        enricher: null,
+        progress: false,
+        ...opts.ingest,
+        signal: ac.signal,
+      });
     } finally {
       await source.close();
       lake.close();
@@ -307,5 +327,111 @@ test(
       await source.close();
       lake.close();
     }
+  },
+);
+
+/** Latest Delta version of each table of the lake. */
+async function versions(lakeDir: string): Promise<Record<string, number>> {
+  const lake = await Lake.open(lakeDir);
+  try {
+    const out: Record<string, number> = {};
+    for (const name of await lake.tableNames())
+      out[name] = (await (await lake.table(name))!.snapshot()).version;
+    return out;
+  } finally {
+    lake.close();
+  }
+}
+
+test(
+  'the messages of one receive are committed together, each deleted only after the commit holding all its files; a redelivered one adds nothing',
+  { timeout: 300_000 },
+  async () => {
+    assert.ok(manifests.length >= 3, `the generator wrote ${manifests.length} batches`);
+    const lakeDir = path.join(tmp, 'lake-grouped');
+    const queueUrl = await aws.createQueue();
+    for (const m of manifests) await aws.sendMessage(queueUrl, m);
+    const groups: GroupSummary[] = [];
+    const [first] = await drain(lakeDir, queueUrl, 1, {
+      sqs: { maxMessages: 10 },
+      ingest: { onCommit: (g) => groups.push(g) },
+    });
+    assert.equal(first.files, parts.length);
+    assert.deepEqual(await tableCounts(lakeDir), gen.eventsByType, 'every generated event exactly once');
+    assert.ok(groups.length < manifests.length, `${groups.length} commits for ${manifests.length} messages`);
+    const before = await versions(lakeDir);
+    // ingest_log: version 0 creates it, then one commit per group
+    assert.equal(before.ingest_log, groups.length);
+    for (const t of Object.keys(gen.eventsByType))
+      assert.ok(before[t] <= groups.length, `${t}: ${before[t]}`);
+
+    // One message of the committed group delivered again: skipped, no commit anywhere.
+    const again = manifests[1];
+    await aws.sendMessage(queueUrl, again);
+    const [redelivered] = await drain(lakeDir, queueUrl, 1, { sqs: { maxMessages: 10 } });
+    assert.equal(redelivered.events, 0);
+    assert.equal(redelivered.files, 0);
+    assert.equal(redelivered.skippedFiles, (JSON.parse(again) as { files: unknown[] }).files.length);
+    assert.deepEqual(await versions(lakeDir), before);
+    assert.deepEqual(await tableCounts(lakeDir), gen.eventsByType);
+  },
+);
+
+test(
+  'commits cut inside a message (batch_events) delete it only after its last file commits; heartbeats keep every held message invisible',
+  { timeout: 300_000 },
+  async () => {
+    const lakeDir = path.join(tmp, 'lake-cut');
+    const queueUrl = await aws.createQueue();
+    for (const m of manifests) await aws.sendMessage(queueUrl, m);
+    const committed = new Set<string>();
+    const early: string[] = [];
+    let spied: number | undefined;
+    let firstOpen = true;
+    const wrap = (source: SqsSource): FdrSource => ({
+      kind: source.kind,
+      async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
+        for await (const b of source.batches(signal)) {
+          const ack = b.ack.bind(b);
+          b.ack = async () => {
+            const missing = b.files.filter((f) => !committed.has(f.id));
+            if (missing.length)
+              early.push(`${b.id}: ${missing.length} of ${b.files.length} files uncommitted`);
+            await ack();
+          };
+          for (const f of b.files) {
+            const open = f.open.bind(f);
+            f.open = async () => {
+              if (firstOpen) {
+                firstOpen = false;
+                // Longer than two visibility timeouts, with every message of the receive held:
+                // another consumer must still see none of them.
+                await new Promise((r) => setTimeout(r, 2500));
+                const res = await aws.sqs.send(
+                  new ReceiveMessageCommand({
+                    QueueUrl: queueUrl,
+                    MaxNumberOfMessages: 10,
+                    WaitTimeSeconds: 0,
+                  }),
+                );
+                spied = res.Messages?.length ?? 0;
+              }
+              return open();
+            };
+          }
+          yield b;
+        }
+      },
+    });
+    const [s] = await drain(lakeDir, queueUrl, 1, {
+      sqs: { maxMessages: 10, visibilityTimeout: 1 },
+      // about one file per commit: every message with several files is cut
+      ingest: { batchEvents: 1, onCommit: (g) => g.files.forEach((id) => committed.add(id)) },
+      wrap,
+    });
+    assert.deepEqual(early, [], 'no message deleted before all its files were committed');
+    assert.equal(spied, 0, 'held messages stayed invisible');
+    assert.equal(s.files, parts.length);
+    assert.deepEqual(await tableCounts(lakeDir), gen.eventsByType);
   },
 );

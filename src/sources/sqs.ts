@@ -5,6 +5,11 @@
  * the batch's files stream straight from S3 (`GetObject`), with the manifest's size and MD5
  * as expectations the pipeline verifies.
  *
+ * Grouping: with `maxMessages` > 1, every message of one ReceiveMessage is downloaded first,
+ * then handed over with `moreReady`, and the pipeline commits them together (up to its batch
+ * limit): fewer, larger commits on a busy queue. Each is deleted after the commit that holds
+ * all its files; a message whose download failed is left out and redelivered later.
+ *
  * SQS contract, as the pipeline drives it (acknowledge after commit):
  * - `ack()`  → `DeleteMessage`, called only after the batch is committed to the lake.
  * - `heartbeat()` → `ChangeMessageVisibility(visibilityTimeout)`; the source also runs its
@@ -493,9 +498,19 @@ export class SqsSource implements FdrSource {
 
   async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
     const received: InFlightMessage[] = [];
+    /** downloaded batches of the current receive, not yet handed over */
+    const ready: SourceBatch[] = [];
     let backoffMs = 1000;
     try {
       while (!signal.aborted && !this.closed) {
+        const next = ready.shift();
+        if (next) {
+          // The pipeline commits every message of one receive in one group, and deletes them
+          // after that commit; `moreReady` tells it another is in hand.
+          next.moreReady = ready.length > 0;
+          yield next;
+          continue;
+        }
         if (received.length === 0) {
           let messages: Message[];
           try {
@@ -538,13 +553,17 @@ export class SqsSource implements FdrSource {
           for (const m of messages) received.push(this.hold(m));
           continue;
         }
-        const m = received.shift()!;
-        const batch = await this.toBatch(m, signal);
-        if (batch) yield batch;
+        // Every message of the receive is downloaded before the first is handed over, so the
+        // group is known whole; one that cannot be had stays out (left for redelivery).
+        while (received.length > 0 && !signal.aborted && !this.closed) {
+          const batch = await this.toBatch(received.shift()!, signal);
+          if (batch) ready.push(batch);
+        }
       }
     } finally {
       // Received but never handed to the pipeline: let another worker have them now.
-      await Promise.all(received.map((m) => m.release(new Error('source stopped'))));
+      const stopped = new Error('source stopped');
+      await Promise.all([...received.map((m) => m.release(stopped)), ...ready.map((b) => b.nack?.(stopped))]);
     }
   }
 

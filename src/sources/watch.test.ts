@@ -5,7 +5,8 @@ import { appendFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } fro
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import { WatchSource, isWatchedDataFile, localFileId } from './watch.js';
 import type { SourceBatch } from './source.js';
 import type { SourceLog } from './manifest.js';
@@ -356,6 +357,155 @@ describe('WatchSource', { timeout: 90_000 }, () => {
     assert.equal(errors[0]?.manifest, path.join(root, 'manifests', 'x.json'));
     ac.abort();
     await it.return?.();
+  });
+
+  test('watch → ingest: everything one scan finds ready is one commit (up to batch_events), each row once', async () => {
+    const root = await dir('watch-group');
+    const FILES = 6;
+    const PER_FILE = 4;
+    for (let i = 0; i < FILES; i++) {
+      const sub = path.join(root, `d${i % 3}`);
+      await mkdir(sub, { recursive: true });
+      await writeFile(path.join(sub, `f${i}.ndjson`), ndjson(PER_FILE, `g${i}`));
+    }
+    /** One watch over `root` into a new lake until every file is committed; commit groups seen. */
+    const run = async (lakeDir: string, batchEvents: number) => {
+      const lake = await Lake.open(lakeDir);
+      // Two files per source batch: a scan yields three batches, the pipeline groups them.
+      const src = new WatchSource({ paths: [root], stableMs: 200, maxFilesPerBatch: 2, log: quiet });
+      const ac = new AbortController();
+      const groups: string[][] = [];
+      try {
+        const summary = await within(
+          ingest(lake, src, {
+            signal: ac.signal,
+            enricher: null,
+            progress: false,
+            batchEvents,
+            onCommit: (g) => {
+              groups.push(g.files);
+              if (groups.flat().length >= FILES) ac.abort();
+            },
+          }),
+          60_000,
+        );
+        await lake.registerViews();
+        const [rows] = await lake.db.allJson<{ n: number; d: number }>(
+          `SELECT count(*)::INTEGER AS n, count(DISTINCT UserName)::INTEGER AS d FROM userlogon`,
+        );
+        const table = await lake.table('UserLogon');
+        const version = (await table!.snapshot()).version;
+        return { summary, groups, rows, version };
+      } finally {
+        lake.close();
+      }
+    };
+    const one = await run(path.join(tmp, 'watch-group-lake'), 250_000);
+    assert.equal(one.summary.files, FILES);
+    assert.deepEqual(one.rows, { n: FILES * PER_FILE, d: FILES * PER_FILE });
+    assert.equal(one.groups.length, 1, 'all files ready in one scan: one commit group');
+    // version 0 creates the table; one data commit for all six files
+    assert.equal(one.version, 1);
+
+    // The batch limit still cuts groups (at file boundaries): 8 events → two files per commit.
+    const cut = await run(path.join(tmp, 'watch-group-lake-cut'), 2 * PER_FILE);
+    assert.deepEqual(
+      cut.groups.map((g) => g.length),
+      [2, 2, 2],
+    );
+    assert.deepEqual(cut.rows, { n: FILES * PER_FILE, d: FILES * PER_FILE });
+    assert.equal(cut.version, 3);
+  });
+
+  test('watch → ingest: a file that vanishes, becomes a folder or fails to read does not stop the others; transient failures are retried, then quarantined', async () => {
+    const root = await dir('watch-unreadable');
+    const lakeDir = path.join(tmp, 'watch-unreadable-lake');
+    const names = ['good1', 'good2', 'vanish', 'todir', 'flaky', 'broken'];
+    for (const n of names) await writeFile(path.join(root, `${n}.ndjson`), ndjson(3, n));
+    const abs = (n: string) => path.join(root, `${n}.ndjson`);
+    const opens = new Map<string, number>();
+    const eacces = (p: string) =>
+      Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
+    const src = new WatchSource({
+      paths: [root],
+      stableMs: 200,
+      readAttempts: 3,
+      readRetryMs: 50,
+      log: quiet,
+      // Faults between the scan that took a file and the read (real filesystem changes where
+      // possible; root ignores permission bits, so EACCES/EIO are injected).
+      openFile: async (p) => {
+        const n = path.basename(p, '.ndjson');
+        const times = (opens.get(n) ?? 0) + 1;
+        opens.set(n, times);
+        if (n === 'vanish') await rm(p);
+        if (n === 'todir') {
+          await rm(p);
+          await mkdir(p);
+        }
+        if (n === 'flaky' && times < 3) throw eacces(p);
+        if (n === 'broken') {
+          // one good line, then the device fails
+          const first = (await readFile(p, 'utf8')).split('\n')[0] + '\n';
+          return Readable.from(
+            (async function* () {
+              yield Buffer.from(first);
+              throw Object.assign(new Error(`EIO: i/o error, read`), { code: 'EIO' });
+            })(),
+          );
+        }
+        return createReadStream(p);
+      },
+    });
+    const lake = await Lake.open(lakeDir);
+    const ac = new AbortController();
+    const groups: string[][] = [];
+    const want = ['good1', 'good2', 'flaky', 'broken'].map((n) => abs(n));
+    try {
+      const summary = await within(
+        ingest(lake, src, {
+          signal: ac.signal,
+          enricher: null,
+          progress: false,
+          onCommit: (g) => {
+            groups.push(g.files.map((id) => id.slice('file:'.length, id.lastIndexOf('#'))));
+            const done = new Set(groups.flat());
+            if (want.every((w) => done.has(w))) ac.abort();
+          },
+        }),
+        60_000,
+      );
+      // The first group holds the readable files; the failing ones are not in it.
+      assert.deepEqual([...groups[0]].sort(), [abs('good1'), abs('good2')]);
+      assert.equal(summary.files, 4);
+      await lake.registerViews();
+      const users = await lake.db.allJson<{ u: string; n: number }>(
+        `SELECT split_part(UserName, '-', 1) AS u, count(*)::INTEGER AS n FROM userlogon GROUP BY 1 ORDER BY 1`,
+      );
+      // broken: its one good line, once — the lines read by the failed attempts are not kept
+      assert.deepEqual(users, [
+        { u: 'broken', n: 1 },
+        { u: 'flaky', n: 3 },
+        { u: 'good1', n: 3 },
+        { u: 'good2', n: 3 },
+      ]);
+      const q = await lake.db.allJson(`SELECT source, reason FROM quarantine ORDER BY source`);
+      assert.deepEqual(q, [{ source: abs('broken'), reason: 'read_error' }]);
+      const logged = await lake.db.allJson<{ source: string }>(
+        `SELECT source FROM ingest_log ORDER BY source`,
+      );
+      assert.deepEqual(
+        logged.map((r) => r.source),
+        [...want].sort(),
+      );
+      assert.equal(opens.get('vanish'), 1, 'a vanished file is not retried');
+      assert.equal(opens.get('todir'), 1, 'a path that became a folder is not retried');
+      assert.equal(opens.get('flaky'), 3);
+      assert.equal(opens.get('broken'), 3, 'readAttempts bounds the retries');
+    } finally {
+      ac.abort();
+      lake.close();
+    }
   });
 
   test('nack hands the files back for another try', async () => {

@@ -29,10 +29,21 @@
  * set — exactly-once across restarts is the pipeline's ingest log. A file rewritten with
  * other content gets a new id and is taken again: watched files are expected to be written
  * once (FDR batches), not appended to.
+ *
+ * Grouping: every batch one scan found ready but the last is yielded with `moreReady`, so
+ * the pipeline commits all of them together (up to its batch limit).
+ *
+ * Unreadable files (`SourceFile.readFailed`), one at a time — the rest of the batch goes on:
+ * - gone, or no longer a regular file (removed or replaced between the scan and the read):
+ *   skipped and logged; if a file appears there again it is taken as any new file.
+ * - still there but failing (EACCES, EIO, too many open files): skipped and taken again by a
+ *   later scan, after `readRetryMs` doubling per attempt; after `readAttempts` failures it is
+ *   quarantined as `read_error` (and counts as ingested), as the plain file source does.
  */
 import { createReadStream, watch as fsWatch, type FSWatcher, type Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { TalonConfig } from '../config/config.js';
 import type { FdrSource, SourceBatch, SourceFile } from './source.js';
 import {
@@ -56,6 +67,12 @@ export interface WatchSourceOptions {
   maxFilesPerBatch?: number;
   /** Folders given an `fs.watch` (inotify) for prompt wake-ups; the rescan covers the rest. */
   maxWatchedDirs?: number;
+  /** Reads of a file that exists but fails (EACCES, EIO) before it is quarantined as `read_error`. */
+  readAttempts?: number;
+  /** Wait before the second read attempt of a failing file; doubled per attempt. */
+  readRetryMs?: number;
+  /** How a taken file's bytes are opened (default: a read stream); tests put faults here. */
+  openFile?: (absPath: string) => Promise<Readable>;
   log?: SourceLog;
 }
 
@@ -65,6 +82,8 @@ export const WATCH_DEFAULTS = {
   incompleteManifestMs: 10 * 60_000,
   maxFilesPerBatch: 64,
   maxWatchedDirs: 256,
+  readAttempts: 5,
+  readRetryMs: 1000,
 } as const;
 
 /** WatchSource options from the `ingest.watch` config section; `paths` from the command line win. */
@@ -146,6 +165,15 @@ interface ReadyFile {
   expected?: FdrManifestFile;
 }
 
+interface ReadFailures {
+  attempts: number;
+  /** Not taken again before this time (ms). */
+  notBefore: number;
+}
+
+const defaultOpenFile = async (abs: string): Promise<Readable> =>
+  createReadStream(abs, { highWaterMark: 256 * 1024 });
+
 export class WatchSource implements FdrSource {
   readonly kind = 'watch';
   private readonly roots: string[];
@@ -154,7 +182,12 @@ export class WatchSource implements FdrSource {
   private readonly incompleteManifestMs: number;
   private readonly maxFilesPerBatch: number;
   private readonly maxWatchedDirs: number;
+  private readonly readAttempts: number;
+  private readonly readRetryMs: number;
+  private readonly openFile: (absPath: string) => Promise<Readable>;
   private readonly log: SourceLog;
+  /** abs path → failed reads of a file that is still there, while it waits to be retried. */
+  private readonly readFailures = new Map<string, ReadFailures>();
 
   private readonly observed = new Map<string, Observation>();
   /** Ids handed to the pipeline (and not nacked): never yielded again by this process. */
@@ -182,6 +215,9 @@ export class WatchSource implements FdrSource {
     this.incompleteManifestMs = opts.incompleteManifestMs ?? WATCH_DEFAULTS.incompleteManifestMs;
     this.maxFilesPerBatch = opts.maxFilesPerBatch ?? WATCH_DEFAULTS.maxFilesPerBatch;
     this.maxWatchedDirs = opts.maxWatchedDirs ?? WATCH_DEFAULTS.maxWatchedDirs;
+    this.readAttempts = opts.readAttempts ?? WATCH_DEFAULTS.readAttempts;
+    this.readRetryMs = opts.readRetryMs ?? WATCH_DEFAULTS.readRetryMs;
+    this.openFile = opts.openFile ?? defaultOpenFile;
     this.log = opts.log ?? defaultSourceLog;
   }
 
@@ -193,6 +229,7 @@ export class WatchSource implements FdrSource {
       while (!signal.aborted && !this.closed) {
         const next = queue.shift();
         if (next) {
+          next.moreReady = queue.length > 0;
           yield next;
           continue;
         }
@@ -404,6 +441,10 @@ export class WatchSource implements FdrSource {
         continue;
       }
       const stable = this.observe(abs, st, now);
+      if (this.retryPending(abs, now)) {
+        complete = false;
+        continue;
+      }
       if (st.size === expected.size || (overdue && stable)) {
         ready.push({ abs, size: st.size, mtimeMs: st.mtimeMs, expected });
       } else {
@@ -456,15 +497,86 @@ export class WatchSource implements FdrSource {
       return undefined;
     }
     if (!this.observe(abs, st, now)) return undefined;
+    if (this.retryPending(abs, now)) return undefined;
     return { abs, size: st.size, mtimeMs: st.mtimeMs };
+  }
+
+  /** True while a file whose read failed waits for its next attempt. */
+  private retryPending(abs: string, now: number): boolean {
+    const f = this.readFailures.get(abs);
+    if (!f || now >= f.notBefore) return false;
+    this.wakeAt(f.notBefore);
+    return true;
+  }
+
+  /**
+   * A taken file could not be read (`SourceFile.readFailed`): skip it when it is gone or when
+   * a later attempt may succeed; quarantine it once `readAttempts` reads failed.
+   */
+  private async readFailed(r: ReadyFile, id: string, err: Error): Promise<'quarantine' | 'skip'> {
+    const code = (err as NodeJS.ErrnoException).code;
+    let st: Stats | undefined;
+    try {
+      st = await stat(r.abs);
+    } catch {
+      st = undefined;
+    }
+    if (!st || !st.isFile() || localFileId(r.abs, st) !== id) {
+      this.log('warn', 'watch: file gone or replaced before it was read, skipped', {
+        file: r.abs,
+        error: code ?? err.message,
+      });
+      this.readFailures.delete(r.abs);
+      this.retake(r, id);
+      return 'skip';
+    }
+    const attempts = (this.readFailures.get(r.abs)?.attempts ?? 0) + 1;
+    if (attempts >= this.readAttempts) {
+      this.log('error', 'watch: file still unreadable, quarantined as read_error', {
+        file: r.abs,
+        attempts,
+        error: err.message,
+      });
+      this.readFailures.delete(r.abs);
+      return 'quarantine';
+    }
+    const retryInMs = this.readRetryMs * 2 ** (attempts - 1);
+    this.readFailures.set(r.abs, { attempts, notBefore: Date.now() + retryInMs });
+    this.log('warn', 'watch: file unreadable, will retry', {
+      file: r.abs,
+      attempt: attempts,
+      error: err.message,
+      retry_in_ms: retryInMs,
+    });
+    this.retake(r, id);
+    return 'skip';
+  }
+
+  /** Makes a yielded file eligible again (a later scan takes it, or its manifest waits for it). */
+  private retake(r: ReadyFile, id: string): void {
+    this.yielded.delete(id);
+    this.invalidateDirsOf([r.abs]);
+    const mpath = this.claimed.get(r.abs);
+    if (mpath === undefined || !r.expected) return;
+    const pending = this.manifests.get(mpath);
+    if (pending) pending.open.set(r.abs, r.expected);
+    else
+      // firstSeen 0: overdue, so the file is taken as soon as it is there and stable again
+      this.manifests.set(mpath, {
+        manifest: { files: [] },
+        firstSeen: 0,
+        open: new Map([[r.abs, r.expected]]),
+      });
   }
 
   private batchOf(id: string, files: ReadyFile[]): SourceBatch {
     const sourceFiles = files.map((r) => {
+      const fileId = localFileId(r.abs, r);
       const f: SourceFile = {
-        id: localFileId(r.abs, r),
+        id: fileId,
         name: r.abs,
-        open: async () => createReadStream(r.abs),
+        open: () => this.openFile(r.abs),
+        readFailed: (err) => this.readFailed(r, fileId, err),
       };
       if (r.expected) {
         f.expectedSize = r.expected.size;
@@ -477,24 +589,17 @@ export class WatchSource implements FdrSource {
       id,
       files: sourceFiles,
       ack: async () => {
-        for (const f of sourceFiles) this.done.add(f.id);
+        // A file skipped as unreadable is no longer yielded: it is not done.
+        for (const f of sourceFiles) {
+          if (this.yielded.has(f.id)) {
+            this.done.add(f.id);
+            this.readFailures.delete(f.name);
+          }
+        }
       },
       nack: async (reason: Error) => {
         this.log('warn', 'watch: batch failed, will retry', { batch: id, reason: reason.message });
-        for (const f of sourceFiles) this.yielded.delete(f.id);
-        this.invalidateDirsOf(files.map((r) => r.abs));
-        for (const r of files) {
-          const mpath = this.claimed.get(r.abs);
-          if (mpath === undefined || !r.expected) continue;
-          const pending = this.manifests.get(mpath);
-          if (pending) pending.open.set(r.abs, r.expected);
-          else
-            this.manifests.set(mpath, {
-              manifest: { files: [] },
-              firstSeen: 0,
-              open: new Map([[r.abs, r.expected]]),
-            });
-        }
+        for (const [i, r] of files.entries()) this.retake(r, sourceFiles[i].id);
       },
     };
   }
