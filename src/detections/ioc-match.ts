@@ -164,21 +164,17 @@ export const iocMatch: Detection = {
                     `${e}.timestamp >= ${i}.first_seen AND ${e}.timestamp <= coalesce(${i}.last_seen, ${batch.nowSql})`,
                 )
               : undefined;
-          const joined = await batch.temp(
-            'joined',
+          const joined =
             match ??
-              `SELECT NULL::VARCHAR AS event_simpleName, NULL::TIMESTAMP AS timestamp, NULL::VARCHAR AS id,
-                 NULL::VARCHAR AS aid, NULL::VARCHAR AS cid, NULL::VARCHAR AS aip, NULL::VARCHAR AS ioc_type,
-                 NULL::VARCHAR AS ioc, NULL::VARCHAR AS source_table, NULL::BIGINT AS source_version,
-                 NULL::VARCHAR AS dataset, NULL::VARCHAR AS ioc_id, NULL::TIMESTAMP AS ioc_first_seen,
-                 NULL::TIMESTAMP AS ioc_last_seen, NULL::VARCHAR AS ioc_description WHERE false`,
-          );
-          // One row per event and IoC even when several feeds list the same indicator.
-          const perEvent = await batch.temp(
-            'per_event',
-            `SELECT * FROM ${joined} QUALIFY row_number() OVER (
-               PARTITION BY source_table, id, aid, timestamp, ioc_type, ioc ORDER BY dataset, ioc_id) = 1`,
-          );
+            `SELECT NULL::VARCHAR AS event_simpleName, NULL::TIMESTAMP AS timestamp, NULL::VARCHAR AS id,
+               NULL::VARCHAR AS aid, NULL::VARCHAR AS cid, NULL::VARCHAR AS aip, NULL::VARCHAR AS ioc_type,
+               NULL::VARCHAR AS ioc, NULL::VARCHAR AS source_table, NULL::BIGINT AS source_version,
+               NULL::VARCHAR AS dataset, NULL::VARCHAR AS ioc_id, NULL::TIMESTAMP AS ioc_first_seen,
+               NULL::TIMESTAMP AS ioc_last_seen, NULL::VARCHAR AS ioc_description WHERE false`;
+          // One row per event and IoC even when several feeds list the same indicator; the
+          // dedup materializes it (one statement, not a temp table per step).
+          const perEvent = `(SELECT * FROM (${joined}) QUALIFY row_number() OVER (
+               PARTITION BY source_table, id, aid, timestamp, ioc_type, ioc ORDER BY dataset, ioc_id) = 1)`;
           const kept = await dedupWithWatermark(batch, perEvent, {
             name: 'ioc_match',
             keys: ['aid', 'ioc_type', 'ioc'],
