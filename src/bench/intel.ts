@@ -39,6 +39,7 @@ const HELP = `npm run bench -- intel [flags]
   --match-events M  events for the live-matching benchmark (default 1000000)
   --match-iocs L    IoCs loaded for it (default 1000000)
   --match-commits C commits per event table for it (default 10): batch 1 cold, C-1 steady
+  --match-hits H    of every 2,000 IoCs loaded for it, H are values the events hold (default 20)
   --only a,b,c   which parts run (default a,b,c)
   --dir DIR      work folder (default: a temp folder, removed after)
 `;
@@ -114,17 +115,19 @@ const MATCH_MIX: [string, number][] = [
 ];
 
 /**
- * L IoCs: 1 in 2,000 is a value a few events hold (hash, host name, a domain of one host, IP, a
- * /30 of the connection range), the rest unrelated values of the same types.
+ * L IoCs: `hits` in 2,000 (default 20, 1%) are values some events hold (hash, host name, a
+ * domain of one host, IP, a /30 of the connection range), the rest unrelated values of the
+ * same types. At the default about 400 of every 100,000 events match and alert; the cost of a
+ * match (reading its event, dedup, alert) then weighs as much as the matching itself.
  */
-function matchIocsSql(n: number): string {
+function matchIocsSql(n: number, hits = 20): string {
   return `SELECT 'bench' AS dataset, ioc, ioc_type, 'i' || j AS ioc_id, TIMESTAMP '2026-01-01' AS first_seen,
       NULL::TIMESTAMP AS last_seen, 'bench' AS description
     FROM (SELECT j, CASE j % 20
         WHEN 0 THEN 'IPv4' WHEN 1 THEN 'IPv4' WHEN 2 THEN 'IPv4' WHEN 3 THEN 'hostname' WHEN 4 THEN 'IPv4-CIDR'
         WHEN 5 THEN 'domain' WHEN 6 THEN 'domain' WHEN 7 THEN 'domain'
         WHEN 8 THEN 'FileHash-MD5' WHEN 9 THEN 'FileHash-MD5' WHEN 10 THEN 'FileHash-MD5'
-        ELSE 'FileHash-SHA256' END AS ioc_type, j % 2000 < 20 AS hit FROM range(${n}) r(j)) x,
+        ELSE 'FileHash-SHA256' END AS ioc_type, j % 2000 < ${hits} AS hit FROM range(${n}) r(j)) x,
     LATERAL (SELECT CASE ioc_type
         WHEN 'FileHash-SHA256' THEN CASE WHEN hit THEN md5('h' || j) || md5('x' || j) ELSE md5('s' || j) || md5('t' || j) END
         WHEN 'FileHash-MD5' THEN CASE WHEN hit THEN md5('h' || j) ELSE md5('m' || j) END
@@ -200,7 +203,13 @@ async function runLive(lakeDir: string, only: string[]): Promise<RunCost> {
  * from the `iocs` snapshot) and the C − 1 later ones (steady state: the index kept between
  * batches) are reported apart, each against the no-IoC run measured the same way.
  */
-async function liveMatching(dir: string, nEvents: number, nIocs: number, commits: number): Promise<void> {
+async function liveMatching(
+  dir: string,
+  nEvents: number,
+  nIocs: number,
+  commits: number,
+  hits: number,
+): Promise<void> {
   const base = path.join(dir, 'match-base');
   let t = performance.now();
   const lake = await Lake.open(base);
@@ -239,13 +248,13 @@ async function liveMatching(dir: string, nEvents: number, nIocs: number, commits
   for (const [label] of runs) {
     const l = await Lake.open(lakes[`${label}/loaded`]);
     try {
-      await mergeIocs(l, matchIocsSql(nIocs));
+      await mergeIocs(l, matchIocsSql(nIocs, hits));
     } finally {
       l.close();
     }
   }
   process.stdout.write(
-    `    ${nIocs} IoCs loaded (x${runs.length}) in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+    `    ${nIocs} IoCs loaded (x${runs.length}, ${hits} in 2,000 held by events) in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
   );
   const fmt = (p: Phase, events: number) =>
     `${Math.round(events / p.cpuSeconds)} events/CPU-s, ${Math.round(events / p.seconds)} events/s ` +
@@ -284,6 +293,7 @@ export const benchmark: Benchmark = {
         'match-events': { type: 'string', default: '1000000' },
         'match-iocs': { type: 'string', default: '1000000' },
         'match-commits': { type: 'string', default: '10' },
+        'match-hits': { type: 'string', default: '20' },
         only: { type: 'string', default: 'a,b,c' },
         dir: { type: 'string' },
         help: { type: 'boolean' },
@@ -304,6 +314,7 @@ export const benchmark: Benchmark = {
         Number(values['match-events']),
         Number(values['match-iocs']),
         Math.max(2, Number(values['match-commits'])),
+        Math.min(2000, Math.max(0, Number(values['match-hits']))),
       );
     if (!parts.has('a') && !parts.has('c')) {
       if (!values.dir) await fs.rm(dir, { recursive: true, force: true });
