@@ -243,92 +243,97 @@ test(
   },
 );
 
-test(
-  'a file that cannot be downloaded does not stop the worker; its message is ingested on redelivery',
-  { timeout: 120_000 },
-  async () => {
-    const lakeDir = path.join(tmp, 'lake-faults');
-    const queueUrl = await aws.createQueue();
-    /** One batch of `n` DnsRequest events for `marker`, in S3; its manifest. */
-    const batch = async (marker: string, n: number) => {
-      const uuid = randomUUID();
-      const key = `data/${uuid}/part-00000.gz`;
-      const lines = Array.from({ length: n }, (_, i) =>
-        JSON.stringify({
-          event_simpleName: 'DnsRequest',
-          aid: 'a'.repeat(32),
-          DomainName: `${marker}-${i}.example`,
-          timestamp: String(1772409600000 + i),
-        }),
-      );
-      const gz = gzipSync(lines.join('\n') + '\n');
-      await aws.putObject(BUCKET, key, gz);
-      return {
-        key,
-        manifest: { bucket: BUCKET, files: [{ path: key, size: gz.length, checksum: md5(gz) }] },
+for (const maxMessages of [1, 10]) {
+  test(
+    `a file that cannot be downloaded does not stop the worker; its message is ingested on redelivery (maxMessages ${maxMessages})`,
+    { timeout: 120_000 },
+    async () => {
+      const lakeDir = path.join(tmp, `lake-faults-${maxMessages}`);
+      const queueUrl = await aws.createQueue();
+      /** One batch of `n` DnsRequest events for `marker`, in S3; its manifest. */
+      const batch = async (marker: string, n: number) => {
+        const uuid = randomUUID();
+        const key = `data/${uuid}/part-00000.gz`;
+        const lines = Array.from({ length: n }, (_, i) =>
+          JSON.stringify({
+            event_simpleName: 'DnsRequest',
+            aid: 'a'.repeat(32),
+            DomainName: `${marker}-${i}.example`,
+            timestamp: String(1772409600000 + i),
+          }),
+        );
+        const gz = gzipSync(lines.join('\n') + '\n');
+        await aws.putObject(BUCKET, key, gz);
+        return {
+          key,
+          manifest: { bucket: BUCKET, files: [{ path: key, size: gz.length, checksum: md5(gz) }] },
+        };
       };
-    };
-    const flaky = await batch('flaky', 5);
-    const fine = await batch('fine', 7);
-    const fault = aws.failObject(BUCKET, flaky.key, { status: 500, code: 'InternalError' });
-    const flakyId = await aws.sendMessage(queueUrl, JSON.stringify(flaky.manifest));
-    await aws.sendMessage(queueUrl, JSON.stringify(fine.manifest));
+      const flaky = await batch('flaky', 5);
+      const fine = await batch('fine', 7);
+      const fault = aws.failObject(BUCKET, flaky.key, { status: 500, code: 'InternalError' });
+      const flakyId = await aws.sendMessage(queueUrl, JSON.stringify(flaky.manifest));
+      await aws.sendMessage(queueUrl, JSON.stringify(fine.manifest));
 
-    const errors: Array<Record<string, unknown> | undefined> = [];
-    const lake = await Lake.open(lakeDir);
-    const source = new SqsSource({
-      queueUrl,
-      ...aws.clientConfig,
-      waitTimeSeconds: 1,
-      visibilityTimeout: 3,
-      s3: { forcePathStyle: true },
-      downloadAttempts: 2,
-      downloadRetryMs: 10,
-      log: (level, _m, f) => void (level === 'error' && errors.push(f)),
-    });
-    const ac = new AbortController();
-    let finished = false;
-    const run = ingest(lake, source, { signal: ac.signal, enricher: null, progress: false }).finally(
-      () => (finished = true),
-    );
-    try {
-      const domains = (marker: string) =>
-        count(lakeDir, `SELECT count(*) AS n FROM "DnsRequest" WHERE DomainName LIKE '${marker}-%'`);
-      const until = async (check: () => Promise<boolean>, what: string) => {
-        const end = Date.now() + 60_000;
-        while (Date.now() < end) {
-          if (finished) await run; // surfaces the error of an ingest that stopped
-          if (await check().catch(() => false)) return;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        assert.fail(`not within 60 s: ${what}`);
-      };
-      await until(async () => (await domains('fine')) === 7, 'the good message is ingested');
-      assert.ok(errors.some((e) => e?.message_id === flakyId && e.object === `s3://${BUCKET}/${flaky.key}`));
-      assert.equal(finished, false, 'the worker is still running');
-      assert.equal(await domains('flaky'), 0);
-      const view = await aws.inspectQueue(queueUrl.split('/').pop()!);
-      const onQueue = [
-        ...(view?.messages.inflight.map((x) => x.message.messageId) ?? []),
-        ...(view?.messages.ready.map((x) => x.messageId) ?? []),
-      ];
-      assert.ok(onQueue.includes(flakyId), 'the failed message was not deleted');
-      // S3 recovers: the redelivered message is ingested, once.
-      fault.clear();
-      await until(async () => (await domains('flaky')) === 5, 'the redelivered message is ingested');
-      await until(async () => {
-        const q = await aws.queueCounts(queueUrl);
-        return q.visible + q.inFlight + q.delayed === 0;
-      }, 'the queue is empty');
-      assert.equal(await domains('fine'), 7);
-    } finally {
-      ac.abort();
-      await run.catch(() => {});
-      await source.close();
-      lake.close();
-    }
-  },
-);
+      const errors: Array<Record<string, unknown> | undefined> = [];
+      const lake = await Lake.open(lakeDir);
+      const source = new SqsSource({
+        queueUrl,
+        ...aws.clientConfig,
+        waitTimeSeconds: 1,
+        visibilityTimeout: 3,
+        maxMessages,
+        s3: { forcePathStyle: true },
+        downloadAttempts: 2,
+        downloadRetryMs: 10,
+        log: (level, _m, f) => void (level === 'error' && errors.push(f)),
+      });
+      const ac = new AbortController();
+      let finished = false;
+      const run = ingest(lake, source, { signal: ac.signal, enricher: null, progress: false }).finally(
+        () => (finished = true),
+      );
+      try {
+        const domains = (marker: string) =>
+          count(lakeDir, `SELECT count(*) AS n FROM "DnsRequest" WHERE DomainName LIKE '${marker}-%'`);
+        const until = async (check: () => Promise<boolean>, what: string) => {
+          const end = Date.now() + 60_000;
+          while (Date.now() < end) {
+            if (finished) await run; // surfaces the error of an ingest that stopped
+            if (await check().catch(() => false)) return;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          assert.fail(`not within 60 s: ${what}`);
+        };
+        await until(async () => (await domains('fine')) === 7, 'the good message is ingested');
+        assert.ok(
+          errors.some((e) => e?.message_id === flakyId && e.object === `s3://${BUCKET}/${flaky.key}`),
+        );
+        assert.equal(finished, false, 'the worker is still running');
+        assert.equal(await domains('flaky'), 0);
+        const view = await aws.inspectQueue(queueUrl.split('/').pop()!);
+        const onQueue = [
+          ...(view?.messages.inflight.map((x) => x.message.messageId) ?? []),
+          ...(view?.messages.ready.map((x) => x.messageId) ?? []),
+        ];
+        assert.ok(onQueue.includes(flakyId), 'the failed message was not deleted');
+        // S3 recovers: the redelivered message is ingested, once.
+        fault.clear();
+        await until(async () => (await domains('flaky')) === 5, 'the redelivered message is ingested');
+        await until(async () => {
+          const q = await aws.queueCounts(queueUrl);
+          return q.visible + q.inFlight + q.delayed === 0;
+        }, 'the queue is empty');
+        assert.equal(await domains('fine'), 7);
+      } finally {
+        ac.abort();
+        await run.catch(() => {});
+        await source.close();
+        lake.close();
+      }
+    },
+  );
+}
 
 /** Latest Delta version of each table of the lake. */
 async function versions(lakeDir: string): Promise<Record<string, number>> {
@@ -351,6 +356,8 @@ test(
     const lakeDir = path.join(tmp, 'lake-grouped');
     const queueUrl = await aws.createQueue();
     for (const m of manifests) await aws.sendMessage(queueUrl, m);
+    // The same batch announced twice: its files are staged once even within one group.
+    await aws.sendMessage(queueUrl, manifests[0]);
     const groups: GroupSummary[] = [];
     const [first] = await drain(lakeDir, queueUrl, 1, {
       sqs: { maxMessages: 10 },
