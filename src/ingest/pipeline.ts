@@ -34,6 +34,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
 import type { Enricher } from '../enrich/index.js';
 import type { Lake } from '../lake/lake.js';
 import type { DeltaTable, WriteOptions } from '../lake/table.js';
@@ -367,14 +368,9 @@ export class IngestPipeline {
     stager.beginFile(index, file.name);
     let readError: Error | undefined;
     let res = { bytes: 0, md5: '' };
+    let input: Readable | undefined;
     try {
-      const input = await file.open();
-      // The decoder turns a failing stream into a `read_error` record; the cause is wanted here.
-      input.once('error', (err: Error) => (readError ??= err));
-      res = await decodeStream(input, stager, {
-        maxLineBytes: this.maxLineBytes,
-        quarantineRawBytes: this.opts.quarantineRawBytes ?? 64 * 1024,
-      });
+      input = await file.open();
     } catch (err) {
       readError = err instanceof Error ? err : new Error(String(err));
       stager.quarantineFileRecord(index, {
@@ -382,6 +378,15 @@ export class IngestPipeline {
         raw: '',
         reason: 'read_error',
         detail: readError.message,
+      });
+    }
+    if (input) {
+      // The decoder turns a failing stream into a `read_error` record; the cause is wanted here.
+      // (Other failures — staging, a full disk — still throw and fail the batch.)
+      input.once('error', (err: Error) => (readError ??= err));
+      res = await decodeStream(input, stager, {
+        maxLineBytes: this.maxLineBytes,
+        quarantineRawBytes: this.opts.quarantineRawBytes ?? 64 * 1024,
       });
     }
     const gf: GroupFile = { file, index, bytes: res.bytes, batchId };
