@@ -166,7 +166,7 @@ async function prepareIocIndex(
     const int = type === 'IPv4-CIDR' ? 'UBIGINT' : 'UHUGEINT';
     const rel = await create(
       `ioc_${type.replace('-', '_')}`,
-      `SELECT *, (__lo + ((CAST(1 AS ${int}) << __shift) - CAST(1 AS ${int}))) AS __hi FROM (
+      `SELECT *, (__lo + ((CAST(1 AS ${int}) << __shift) - CAST(1 AS ${int}))) AS __hi, hash(__shift, __lo) AS __k FROM (
          SELECT *, ((__addr >> __shift) << __shift) AS __lo FROM (
            SELECT *, CAST(${bits} - __prefix AS ${int}) AS __shift FROM (
              SELECT *, TRY_CAST(split_part(ioc, '/', 2) AS INTEGER) AS __prefix, ${addrInt} AS __addr
@@ -458,7 +458,7 @@ export async function matchByValue(
           SELECT *, unnest([${idx.shifts.map((x) => `CAST(${x} AS ${int})`).join(', ')}]) AS __shift
           FROM ${addrs} WHERE __addr IS NOT NULL))`;
       parts.push(`SELECT ${hitCols(iocType)}
-        FROM (SELECT * FROM ${nets} WHERE (__shift, __net) IN (SELECT (__shift, __lo) FROM ${idx.rel})) v
+        FROM (SELECT * FROM ${nets} WHERE hash(__shift, __net) IN (SELECT __k FROM ${idx.rel})) v
         JOIN ${idx.rel} i ON i.__shift = v.__shift AND i.__lo = v.__net`);
     } else {
       parts.push(`SELECT ${hitCols(iocType)} FROM ${addrs} v
