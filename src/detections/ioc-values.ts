@@ -352,15 +352,17 @@ export async function probeValues(
   temp: (label: string, sql: string) => Promise<string>,
   probes: Probe[],
 ): Promise<string> {
-  const byType = (f: (p: Probe) => string) =>
-    `CASE __sid ${probes.map((p) => `WHEN ${p.sid} THEN ${f(p)}`).join(' ')} END`;
+  // Grouped per column (small hash tables), the IoC form and key computed once per value.
   return temp(
     'ioc_values',
-    `SELECT *, hash(${byType((p) => literal(p.type))}, __ioc) AS __key FROM (
-       SELECT *, ${byType((p) => eventIocSql(p.type, '__raw'))} AS __ioc FROM (
-         SELECT __sid, __raw, count(*) AS __n FROM (${probes
-           .map((p) => `SELECT ${p.sid} AS __sid, ${p.raw} AS __raw FROM ${p.src.rel}`)
-           .join(' UNION ALL ')}) GROUP BY ALL))`,
+    probes
+      .map((p) => {
+        const ioc = eventIocSql(p.type, '__raw');
+        return `SELECT __sid, __raw, __n, ${ioc} AS __ioc, hash(${literal(p.type)}, ${ioc}) AS __key
+          FROM (SELECT ${p.sid} AS __sid, __raw, count(*) AS __n
+                FROM (SELECT ${p.raw} AS __raw FROM ${p.src.rel}) GROUP BY ALL)`;
+      })
+      .join(' UNION ALL '),
   );
 }
 
@@ -405,10 +407,11 @@ export async function matchByValue(
     let candidates = usable;
     if (index.keyed) {
       // Only the key column of the IoC list (millions of rows) is scanned; the other columns
-      // are read for the keys hit, by key (an ART index lookup for a few hundred).
+      // are read for the keys hit, by key (an ART index lookup for a few hundred). Empty and
+      // NULL values need no filter here: the join below compares the values themselves.
       const hit = await db.all<{ k: bigint }>(
         `SELECT DISTINCT __key AS k FROM ${index.exact}
-         WHERE __key IN (SELECT __key FROM ${usable} WHERE __sid IN (${exact}))`,
+         WHERE __key IN (SELECT __key FROM ${values} WHERE __sid IN (${exact}))`,
       );
       const keys = hit.map((h) => String(h.k)).join(', ');
       // A constant IN list is pushed into the scan (only the key column is read for the
