@@ -7,9 +7,11 @@
  * - only new keys: one append — no MERGE, whose copy-on-write reads the whole table;
  * - some keys changed: one MERGE of the new and changed rows only;
  * - nothing new or changed (a feed delivering what is already stored): no commit.
+ * The appends are not blind: they conflict with rows another writer added since the version
+ * read, and the upsert is then redone (two overlapping loads never store a key twice).
  */
 import type { Lake } from '../lake/lake.js';
-import type { CommitResult, TableSpec } from '../lake/table.js';
+import { ConcurrentModificationError, type CommitResult, type TableSpec } from '../lake/table.js';
 import { ident, literal } from '../sql/duckdb.js';
 
 export interface UpsertColumn {
@@ -46,21 +48,56 @@ export function timestampSql(d: Date): string {
 
 let seq = 0;
 
+/** Attempts of an upsert whose insert raced another writer's (see `upsertOnce`). */
+const UPSERT_ATTEMPTS = 5;
+
 export async function upsertRows(
   lake: Lake,
   spec: UpsertSpec,
   relation: string,
-  opts: { appId?: string } = {},
+  opts: UpsertOptions = {},
+): Promise<UpsertResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upsertOnce(lake, spec, relation, opts);
+    } catch (err) {
+      if (!(err instanceof ConcurrentModificationError) || attempt >= UPSERT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+export interface UpsertOptions {
+  /** Delta txn appId (version 0): a replay of the same load adds nothing. */
+  appId?: string;
+  /** Test hook: runs after the data files are written, before the commit. */
+  beforeCommit?: () => Promise<void>;
+}
+
+/**
+ * One attempt. New keys are found against the table at the version read and appended with
+ * `readAt` that version: when another writer (a concurrent `intel load` of an overlapping feed)
+ * added rows meanwhile, the append conflicts and the upsert starts again from the new version,
+ * so a key is never stored twice.
+ */
+async function upsertOnce(
+  lake: Lake,
+  spec: UpsertSpec,
+  relation: string,
+  opts: UpsertOptions,
 ): Promise<UpsertResult> {
   const db = lake.db;
-  const txn = opts.appId ? { txn: { appId: opts.appId, version: 0 } } : {};
+  const txn = {
+    ...(opts.appId ? { txn: { appId: opts.appId, version: 0 } } : {}),
+    ...(opts.beforeCommit ? { beforeCommit: opts.beforeCommit } : {}),
+  };
   const table = await lake.table(spec.table);
   const snap = table ? await table.snapshot() : undefined;
   const cast = (sql: string, c: UpsertColumn) => `CAST(${sql} AS ${c.type}) AS ${ident(c.name)}`;
   if (!table || !snap || snap.schema.fields.length === 0) {
     const t = table ?? (await lake.createTable(spec.table, spec.create));
+    const empty = snap?.version ?? (await t.snapshot()).version;
     const sel = spec.columns.map((c) => cast(c.inserted ?? `n.${ident(c.name)}`, c)).join(', ');
-    const res = await t.append(`SELECT ${sel} FROM (${relation}) n`, txn);
+    const res = await t.append(`SELECT ${sel} FROM (${relation}) n`, { ...txn, readAt: empty });
     return { ...res, inserted: res.skipped ? 0 : (res.metrics.numOutputRows ?? 0), updated: 0 };
   }
   const present = new Set(snap.schema.fields.map((f) => f.name.toLowerCase()));
@@ -99,7 +136,10 @@ export async function upsertRows(
       return { version: snap.version, skipped: done, metrics: {}, inserted: 0, updated: 0 };
     }
     if (updated === 0) {
-      const res = await table.append(`SELECT ${cols} FROM ${tmp} WHERE NOT __matched`, txn);
+      const res = await table.append(`SELECT ${cols} FROM ${tmp} WHERE NOT __matched`, {
+        ...txn,
+        readAt: snap.version,
+      });
       return { ...res, inserted: res.skipped ? 0 : inserted, updated: 0 };
     }
     const res = await table.merge(

@@ -110,6 +110,13 @@ export interface WriteOptions {
    * The same rules apply to commits that win a race against this write.
    */
   txns?: { appId: string; version: number }[];
+  /**
+   * For `append`: the table version the appended rows were derived from (e.g. "rows whose key
+   * the table does not hold yet" at that version). Data any other writer added after it is then
+   * a conflict (ConcurrentModificationError, nothing committed) instead of a silent duplicate,
+   * and the caller recomputes its rows. Without it an append is blind (appends never conflict).
+   */
+  readAt?: number;
   /** Extra commitInfo fields (merged into the commit's commitInfo). */
   commitInfo?: Record<string, unknown>;
   /**
@@ -475,10 +482,11 @@ export class DeltaTable {
         numOutputRows: rows,
         numOutputBytes: files.reduce((n, f) => n + f.size, 0),
       },
-      readVersion: state.version,
+      readVersion: opts.readAt ?? state.version,
       actions: [...(metaData ? [{ metaData }] : []), ...files.map((f) => ({ add: cleanAdd(f) }))],
       appendSchema: columnsSchema(incoming),
-      isBlindAppend: true,
+      ...(opts.readAt !== undefined ? { readPredicate: 'all' as const } : {}),
+      isBlindAppend: opts.readAt === undefined,
       newFiles: files.map((f) => f.path),
       opts,
     });
