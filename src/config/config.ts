@@ -64,9 +64,13 @@ export const configSchema = z
             paths: z.array(z.string()).default([]),
             /** A file is complete when its size stayed the same for this long. */
             stable_ms: z.number().int().positive().default(2000),
+            /** Reads of a file that exists but cannot be read, before it is quarantined (read_error). */
+            read_attempts: z.number().int().positive().default(5),
+            /** Wait before the first re-read of such a file; doubles per attempt. */
+            read_retry_ms: z.number().int().positive().default(1000),
           })
           .strict()
-          .default({ paths: [], stable_ms: 2000 }),
+          .default({ paths: [], stable_ms: 2000, read_attempts: 5, read_retry_ms: 1000 }),
       })
       .strict()
       .default({
@@ -75,7 +79,7 @@ export const configSchema = z
         batch_events: 250_000,
         parquet_codec: 'snappy',
         sqs: { visibility_timeout: 300, wait_time_seconds: 20 },
-        watch: { paths: [], stable_ms: 2000 },
+        watch: { paths: [], stable_ms: 2000, read_attempts: 5, read_retry_ms: 1000 },
       }),
     enrich: z
       .object({

@@ -214,3 +214,23 @@ test('a relative --config path is resolved against cwd', async () => {
   await writeFile(path.join(cwd, 'etc', 'talon.yaml'), 'lake: /srv/lake\n');
   assert.equal((await loadConfig({ cwd, env: {}, configPath: 'etc/talon.yaml' })).lake, '/srv/lake');
 });
+
+test('ingest.watch read retries come from the file or the environment into the watch source', async () => {
+  const { watchOptionsFromConfig } = await import('../sources/watch.js');
+  const defaults = await loadConfig({ cwd: await folder(), env: {} });
+  assert.equal(defaults.ingest.watch.read_attempts, 5);
+  assert.equal(defaults.ingest.watch.read_retry_ms, 1000);
+  const cfg = await loadConfig({
+    cwd: await folder('ingest:\n  watch:\n    read_retry_ms: 250\n'),
+    env: { TALON_INGEST__WATCH__READ_ATTEMPTS: '2' },
+  });
+  const opts = watchOptionsFromConfig(cfg.ingest.watch, { paths: ['/data'] });
+  assert.equal(opts.readAttempts, 2);
+  assert.equal(opts.readRetryMs, 250);
+  assert.match(
+    await configError(
+      loadConfig({ cwd: await folder('ingest:\n  watch:\n    read_attempts: 0\n'), env: {} }),
+    ),
+    /read_attempts/,
+  );
+});

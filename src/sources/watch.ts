@@ -93,7 +93,13 @@ export function watchOptionsFromConfig(
 ): WatchSourceOptions {
   const paths = overrides.paths?.length ? overrides.paths : cfg.paths;
   if (!paths.length) throw new Error('ingest --watch needs a PATH (or ingest.watch.paths in the config)');
-  return { stableMs: cfg.stable_ms, ...overrides, paths };
+  return {
+    stableMs: cfg.stable_ms,
+    readAttempts: cfg.read_attempts,
+    readRetryMs: cfg.read_retry_ms,
+    ...overrides,
+    paths,
+  };
 }
 
 /** The exactly-once key of a local file: its path plus what pins its content. */
