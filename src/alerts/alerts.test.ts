@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Db } from '../sql/duckdb.js';
-import { alertRowsSql, alertsSink, listAlerts } from './alerts.js';
+import { alertRowsSql, alertsSink, alertsTargetFilter, listAlerts } from './alerts.js';
 import { StreamingQuery } from '../engine/runner.js';
 import type { QueryDefinition } from '../engine/query.js';
 import { appendEvents, openTempLake } from '../engine/test-support.js';
@@ -97,5 +97,39 @@ test('alerts table: merge keeps the first alert, change feed shows only new aler
     assert.equal((await listAlerts(t.lake, { since: new Date(Date.now() + 3600_000) })).length, 0);
   } finally {
     await t.cleanup();
+  }
+});
+
+test('the alerts MERGE target filter keeps every alert that can share an id with the new ones, and only those', async () => {
+  const db = await Db.open();
+  try {
+    await db.run(`CREATE TEMP TABLE staged AS SELECT * FROM (VALUES
+      ('ioc_match', TIMESTAMP '2026-03-02 10:00:00'), ('ioc_match', TIMESTAMP '2026-03-03 23:59:59.5'),
+      ('vulnerable_services', TIMESTAMP '2026-03-05 00:00:01')) v(detection, event_time)`);
+    const day = 86_400_000;
+    const filter = (await alertsTargetFilter(db, 'staged', day))!;
+    const holds = async (detection: string, t: string) =>
+      (
+        await db.all<{ m: boolean }>(
+          `SELECT coalesce((${filter}), false) AS m FROM (SELECT '${detection}' AS detection, TIMESTAMP '${t}' AS event_time)`,
+        )
+      )[0].m;
+    // Same detection, same day bucket as a new alert: may hold the same id.
+    assert.equal(await holds('ioc_match', '2026-03-02 00:00:00'), true);
+    assert.equal(await holds('ioc_match', '2026-03-03 23:59:59.999'), true);
+    assert.equal(await holds('vulnerable_services', '2026-03-05 23:00:00'), true);
+    // Other buckets, other detections: cannot.
+    assert.equal(await holds('ioc_match', '2026-03-01 23:59:59.999'), false);
+    assert.equal(await holds('ioc_match', '2026-03-04 00:00:00'), false);
+    assert.equal(await holds('vulnerable_services', '2026-03-02 10:00:00'), false);
+    assert.equal(await holds('new_logon_location', '2026-03-02 10:00:00'), false);
+    // "Once ever" alerts (window 0) are bounded by detection only.
+    const once = (await alertsTargetFilter(db, 'staged', 0))!;
+    const r = await db.all<{ m: boolean }>(
+      `SELECT (${once}) AS m FROM (SELECT 'ioc_match' AS detection, TIMESTAMP '2020-01-01' AS event_time)`,
+    );
+    assert.equal(r[0].m, true);
+  } finally {
+    db.close();
   }
 });

@@ -96,6 +96,43 @@ export const alertsSink: SinkSpec = {
   },
 };
 
+/**
+ * The alerts sink of a detection whose alerts use `windowMs` buckets. Its MERGE reads only the
+ * alerts files that can hold one of the new ids: an id is sha256(detection, dedup key,
+ * bucket), so an equal one has the same detection and an event time in the same bucket —
+ * files of other detections or of other times are left out by their stats. Without this,
+ * every micro-batch of every detection read the id of every alert ever raised.
+ */
+export function alertsSinkFor(windowMs: number): SinkSpec {
+  return { ...alertsSink, mergeTargetFilter: (db, staged) => alertsTargetFilter(db, staged, windowMs) };
+}
+
+/** The predicate of alertsSinkFor: per detection of the staged alerts, its bucket range. */
+export async function alertsTargetFilter(
+  db: Db,
+  staged: string,
+  windowMs: number,
+): Promise<string | undefined> {
+  const rows = await db.all<{ d: string | null; lo: bigint | number | null; hi: bigint | number | null }>(
+    `SELECT detection AS d, epoch_ms(min(event_time)) AS lo, epoch_ms(max(event_time)) AS hi
+     FROM ${staged} GROUP BY 1`,
+  );
+  if (rows.length === 0 || rows.some((r) => r.d === null)) return undefined;
+  const ts = (ms: number) =>
+    `TIMESTAMP ${literal(new Date(ms).toISOString().replace('T', ' ').replace('Z', ''))}`;
+  return rows
+    .map((r) => {
+      const det = `detection = ${literal(r.d!)}`;
+      // No time bound when buckets are "once ever" or the times are unknown (a NULL event
+      // time gives a NULL id, which matches nothing anyway).
+      if (windowMs <= 0 || r.lo === null || r.hi === null) return `(${det})`;
+      const start = Math.floor(Number(r.lo) / windowMs) * windowMs;
+      const end = (Math.floor(Number(r.hi) / windowMs) + 1) * windowMs;
+      return `(${det} AND event_time >= ${ts(start)} AND event_time < ${ts(end)})`;
+    })
+    .join(' OR ');
+}
+
 /** An empty relation with the alerts schema (for creating the table, listing an empty lake). */
 export const EMPTY_ALERTS_SQL = alertRowsSql(
   { detection: 'none', severity: 'info', title: '', tags: [], windowMs: 0 },

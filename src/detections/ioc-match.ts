@@ -23,7 +23,7 @@
 import type { Detection, DetectSettings } from './detection.js';
 import type { QueryDefinition } from '../engine/query.js';
 import type { MicroBatch } from '../engine/batch.js';
-import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
+import { alertRowsSql, alertsSinkFor } from '../alerts/alerts.js';
 import { columnOr, dedupWithWatermark } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { IOCS_TABLE } from '../intel/iocs.js';
@@ -140,7 +140,7 @@ export const iocMatch: Detection = {
           `union(${tables.length})`,
           `dedup(aid, ioc_type, ioc; watermark timestamp ${formatDuration(windowMs)})`,
         ],
-        sinks: [{ name: 'matched_iocs', table: MATCHED_IOCS, mode: 'append' }, alertsSink],
+        sinks: [{ name: 'matched_iocs', table: MATCHED_IOCS, mode: 'append' }, alertsSinkFor(windowMs)],
         async transform(batch) {
           const sources = await mappedSources(batch, s.iocMappings);
           if (sources.length === 0) return {};

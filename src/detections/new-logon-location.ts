@@ -11,7 +11,7 @@
  */
 import type { Detection, DetectSettings } from './detection.js';
 import type { QueryDefinition } from '../engine/query.js';
-import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
+import { alertRowsSql, alertsSinkFor } from '../alerts/alerts.js';
 import { applyExpectations, columnOr } from '../engine/operators.js';
 import { hostNames, AIDMASTER } from './host.js';
 import { formatDuration } from '../engine/duration.js';
@@ -139,7 +139,7 @@ export const newLogonLocation: Detection = {
         `filter(first_used >= user_first_seen + learning_period ${formatDuration(learning)})`,
         'withdraw(alerts of pairs whose first use or learning decision changed)',
       ],
-      sinks: [alertsSink],
+      sinks: [alertsSinkFor(meta.windowMs)],
       async transform(batch) {
         const rel = batch.source(LOGON_LOCATIONS);
         if (!rel) return {};

@@ -27,7 +27,7 @@
 import type { Detection, DetectSettings } from './detection.js';
 import type { QueryDefinition } from '../engine/query.js';
 import type { MicroBatch } from '../engine/batch.js';
-import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
+import { alertRowsSql, alertsSinkFor } from '../alerts/alerts.js';
 import { formatDuration } from '../engine/duration.js';
 import { IOCS_TABLE } from '../intel/iocs.js';
 import { ident, literal } from '../sql/duckdb.js';
@@ -183,7 +183,7 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
       'join(hunted iocs: ioc_type = ioc | domain ⊇ name | CIDR ∋ address; timestamp in (from, to])',
       'first sighting per (aid, ioc_type, ioc)',
     ],
-    sinks: [alertsSink],
+    sinks: [alertsSinkFor(meta.windowMs)],
     async transform(batch) {
       const src = batch.source(IOCS_TABLE);
       if (!src) return {};

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { alertRowsSql, alertsSink, SEVERITIES } from '../alerts/alerts.js';
+import { alertRowsSql, alertsSinkFor, SEVERITIES } from '../alerts/alerts.js';
 import type { Severity } from '../alerts/alerts.js';
 import { parseDuration } from '../engine/duration.js';
 import type { QueryDefinition } from '../engine/query.js';
@@ -206,7 +206,7 @@ export function ruleDetection(rule: RuleFile, origin: string): Detection {
             `group(${rule.dedup?.key.join(', ') ?? 'row'}${w ? `, window ${rule.dedup?.window}` : ''})`,
             `having(count >= ${rule.threshold})`,
           ],
-          sinks: [alertsSink],
+          sinks: [alertsSinkFor(w)],
           async transform(batch) {
             const relations = new Map<string, string>();
             const missing: string[] = [];

@@ -4,7 +4,7 @@
  */
 import type { Detection, DetectSettings } from './detection.js';
 import type { QueryDefinition } from '../engine/query.js';
-import { alertRowsSql, alertsSink } from '../alerts/alerts.js';
+import { alertRowsSql, alertsSinkFor } from '../alerts/alerts.js';
 import { columnOr, unionAll } from '../engine/operators.js';
 import { AddressSet } from './cidr.js';
 import { AIDMASTER, hostNames } from './host.js';
@@ -56,7 +56,7 @@ export const vulnerableServices: Detection = {
             mode: 'append',
             create: { partitionColumns: [] },
           },
-          alertsSink,
+          alertsSinkFor(meta.windowMs),
         ],
         async transform(batch) {
           const parts: string[] = [];

@@ -6,6 +6,7 @@
  * transformation's outputs to its sinks. Every sink write carries the Delta txn
  * `{appId: "<query>:<sink>", version: <batch id>}`, so a replayed batch adds nothing twice.
  */
+import type { Db } from '../sql/duckdb.js';
 import type { ChangeType, MergeSpec, Relation, TableSpec } from '../lake/table.js';
 import type { MicroBatch } from './batch.js';
 
@@ -47,6 +48,12 @@ export interface SinkSpec {
   merge?: MergeSpec;
   /** How the table is created when it does not exist yet (partitioning, CDF, …). */
   create?: TableSpec;
+  /**
+   * For a merge sink: computes, from the staged rows, a predicate over the target that every
+   * row they can match satisfies (MergeSpec.targetFilter), so the merge reads only the files
+   * that may hold such rows instead of the whole (ever growing) table.
+   */
+  mergeTargetFilter?: (db: Db, staged: string) => Promise<string | undefined>;
 }
 
 /** Rows of a transformation's output, per sink name; undefined or empty = nothing to write. */

@@ -292,9 +292,13 @@ export class StreamingQuery {
         const stagedRel = staged.get(sink.name);
         if (!stagedRel) continue;
         const txn = { appId: `${this.id}:${sink.name}`, version: offsets.batchId };
+        const targetFilter =
+          sink.mode === 'merge' && sink.mergeTargetFilter
+            ? await sink.mergeTargetFilter(batch.db, stagedRel)
+            : undefined;
         const how =
           sink.mode === 'merge' && sink.merge
-            ? { mode: 'merge' as const, merge: sink.merge }
+            ? { mode: 'merge' as const, merge: targetFilter ? { ...sink.merge, targetFilter } : sink.merge }
             : { mode: 'append' as const };
         const res = await writeTable(
           this.lake,

@@ -1065,3 +1065,52 @@ describe('optimistic concurrency: conflict rules', () => {
     }
   });
 });
+
+test('merge targetFilter: files its stats rule out are not read; rewritten files keep their rows outside it', async () => {
+  const { dir, lake } = await tempLake();
+  try {
+    const t = await lake.createTable('mt', {});
+    for (const g of [1, 2, 3])
+      await t.append(
+        `SELECT * FROM (VALUES ('k${g}a', ${g * 10}, 'v'), ('k${g}b', ${g * 10 + 5}, 'v')) v(k, g, val)`,
+      );
+    // The file holding g = 20 / 25 becomes unreadable: a merge that reads it fails.
+    const snap = await t.snapshot();
+    const second = snap.files.find(
+      (f) => (JSON.parse(f.stats!) as { minValues: { g: number } }).minValues.g === 20,
+    )!;
+    await fs.rm(path.join(dir, 'mt', second.path));
+    const src = `SELECT * FROM (VALUES ('k3a', 30, 'new'), ('k9', 30, 'new')) v(k, g, val)`;
+    await assert.rejects(t.merge(src, { on: ['k'], whenMatched: 'ignore', whenNotMatched: 'insert' }));
+    const ignore = await t.merge(src, {
+      on: ['k'],
+      whenMatched: 'ignore',
+      whenNotMatched: 'insert',
+      targetFilter: 'g >= 30',
+    });
+    assert.equal(ignore.metrics.numTargetRowsInserted, 1, 'k3a matched in the file of g 30..35, k9 inserted');
+    // An update rewrites the file of g = 30 / 35 whole: k3b (g 35) is outside the filter and kept.
+    const upd = await t.merge(`SELECT * FROM (VALUES ('k3a', 30, 'upd')) v(k, g, val)`, {
+      on: ['k'],
+      whenMatched: 'update',
+      whenNotMatched: 'insert',
+      targetFilter: 'g >= 30 AND g < 33',
+    });
+    assert.equal(upd.metrics.numTargetRowsUpdated, 1);
+    const files = (await t.snapshot()).files
+      .filter((f) => f.path !== second.path)
+      .map((f) => literal(path.join(dir, 'mt', f.path)));
+    assert.deepEqual(
+      await rows(lake, `SELECT k, g, val FROM read_parquet([${files.join(', ')}]) ORDER BY k`),
+      [
+        { k: 'k1a', g: 10, val: 'v' },
+        { k: 'k1b', g: 15, val: 'v' },
+        { k: 'k3a', g: 30, val: 'upd' },
+        { k: 'k3b', g: 35, val: 'v' },
+        { k: 'k9', g: 30, val: 'new' },
+      ],
+    );
+  } finally {
+    lake.close();
+  }
+});

@@ -148,6 +148,14 @@ export interface MergeSpec {
   whenMatchedIf?: string;
   /** For source rows without a match: insert them, or drop them. */
   whenNotMatched: 'insert' | 'ignore';
+  /**
+   * A SQL predicate over the target's columns that every target row some source row can match
+   * satisfies (Delta's extra MERGE ON condition on the target, e.g. the partition or time range
+   * of the source). Files whose partition values and stats rule it out are not read, so the cost
+   * follows the rows that can match instead of the whole table; a concurrent commit conflicts
+   * only when it adds data the predicate may match.
+   */
+  targetFilter?: string;
 }
 
 export interface AddFile {
@@ -632,8 +640,20 @@ export class DeltaTable {
         if (!incoming.some((c) => c.name.toLowerCase() === k.toLowerCase()))
           throw new Error(`merge: key column ${k} is not in the source`);
       }
-      const allFiles = [...state.files.values()];
-      const target = await this.filesExpr(state, allFiles, true);
+      const judge = spec.targetFilter
+        ? new FileJudge(
+            tableSchema(state.metaData),
+            state.metaData.partitionColumns,
+            parsePredicate(spec.targetFilter),
+          )
+        : undefined;
+      // With a target filter only the files that may hold a matching row are read (and
+      // rewritten: whole, with their rows outside the filter copied as they are).
+      const allFiles = [...state.files.values()].filter((f) => !judge || judge.mayMatch(f));
+      const targetFiles = await this.filesExpr(state, allFiles, true);
+      const target = spec.targetFilter
+        ? `(SELECT * FROM ${targetFiles} AS __talon_t WHERE (${spec.targetFilter}))`
+        : targetFiles;
       const on = spec.on.map((k) => `t.${ident(k)} = s.${ident(k)}`).join(' AND ');
       // Rows the update applies to; `on` alone still decides matched vs inserted.
       const onUpdate = spec.whenMatchedIf ? `${on} AND (${spec.whenMatchedIf})` : on;
@@ -682,7 +702,7 @@ export class DeltaTable {
       if (matchedFiles.length > 0) {
         const rel =
           `SELECT ${postCols.map((c) => `CASE WHEN ${keyMarker} THEN ${c.matched} ELSE ${c.copied} END AS ${ident(c.name)}`).join(', ')} ` +
-          `FROM ${target} t LEFT JOIN ${srcMarked} s ON ${onUpdate} WHERE ${inFiles}`;
+          `FROM ${targetFiles} t LEFT JOIN ${srcMarked} s ON ${onUpdate} WHERE ${inFiles}`;
         const cols = await db.columns(rel);
         rewritten = await this.write(state, schema, rel, cols);
         copiedRows = rewritten.reduce((n, f) => n + f.numRecords, 0) - updatedRows;
@@ -713,7 +733,10 @@ export class DeltaTable {
       return await this.commit({
         operation: 'MERGE',
         operationParameters: {
-          predicate: JSON.stringify(spec.on.map((k) => `t.${k} = s.${k}`)),
+          predicate: JSON.stringify([
+            ...spec.on.map((k) => `t.${k} = s.${k}`),
+            ...(spec.targetFilter ? [spec.targetFilter] : []),
+          ]),
           whenMatched: spec.whenMatched,
           ...(spec.whenMatchedIf ? { whenMatchedIf: spec.whenMatchedIf } : {}),
           whenNotMatched: spec.whenNotMatched,
@@ -736,7 +759,7 @@ export class DeltaTable {
           ...cdc.map((c) => ({ cdc: c })),
         ],
         readFiles: new Set(allFiles.map((f) => f.path)),
-        readPredicate: 'all',
+        readPredicate: judge ?? 'all',
         isBlindAppend: false,
         newFiles: [...rewritten, ...inserted, ...cdc].map((f) => f.path),
         opts,
