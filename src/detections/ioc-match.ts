@@ -121,6 +121,8 @@ export const iocMatch: Detection = {
       {
         id: 'ioc_match',
         detection: this.id,
+        // Matching against the IoC list runs beside the other detections, on a second core.
+        lane: 'intel',
         description: this.description,
         sources: tables.map((table) => ({
           table,

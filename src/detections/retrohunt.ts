@@ -174,6 +174,8 @@ export function retroHuntQuery(s: DetectSettings, opts: RetroHuntOptions = {}): 
   return {
     id: RETROHUNT_QUERY,
     detection: iocMatch.id,
+    // Same lane as ioc_match: both write ioc_match alerts, one after the other.
+    lane: 'intel',
     description: `New, re-activated and extended IoCs matched against the last ${formatDuration(lookbackMs)} of events`,
     sources: [{ table: IOCS_TABLE, changeTypes: ['insert', 'update_preimage', 'update_postimage'] }],
     snapshots: [AIDMASTER],

@@ -109,3 +109,47 @@ test('a failing query does not stop the others under a long-running trigger', as
     await t.cleanup();
   }
 });
+
+test('a query of another lane runs on its own connection, concurrently, and both lanes commit into one table', async () => {
+  const t = await openTempLake();
+  try {
+    await appendEvents(t.lake, 'a', [{ n: 1, timestamp: T0 }]);
+    await appendEvents(t.lake, 'a', [{ n: 2, timestamp: T0 }]);
+    const dbs = new Map<string, unknown>();
+    let inFlight = 0;
+    let overlapped = false;
+    // Each batch holds its lane for a moment: with two lanes the two queries' batches overlap.
+    const slowMerge = (id: string, lane?: string): QueryDefinition => ({
+      id,
+      lane,
+      sources: [{ table: 'a' }],
+      sinks: [
+        {
+          name: 'out',
+          table: 'merged',
+          mode: 'merge',
+          merge: { on: ['k'], whenMatched: 'ignore', whenNotMatched: 'insert' },
+        },
+      ],
+      async transform(batch) {
+        dbs.set(id, batch.db);
+        inFlight++;
+        if (inFlight > 1) overlapped = true;
+        await new Promise((r) => setTimeout(r, 300));
+        inFlight--;
+        const rel = batch.source('a')!;
+        return { out: `SELECT '${id}:' || n AS k, n FROM ${rel}` };
+      },
+    });
+    const p = new Pipeline(t.lake, [slowMerge('main_q'), slowMerge('lane_q', 'other')]);
+    const reports = await p.runAvailableNow();
+    assert.deepEqual(reports.map((r) => r.queryId).sort(), ['lane_q', 'main_q']);
+    assert.ok(overlapped, 'the lanes ran at the same time');
+    assert.equal(dbs.get('main_q'), t.lake.db);
+    assert.notEqual(dbs.get('lane_q'), t.lake.db, 'the other lane has its own connection');
+    const keys = (await tableRows(t.lake, 'merged')).map((r) => String(r.k)).sort();
+    assert.deepEqual(keys, ['lane_q:1', 'lane_q:2', 'main_q:1', 'main_q:2']);
+  } finally {
+    await t.cleanup();
+  }
+});

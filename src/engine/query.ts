@@ -62,6 +62,13 @@ export type BatchOutputs = Record<string, Relation | undefined>;
 export interface QueryDefinition {
   /** Unique id; names the checkpoint folder and the txn appIds. */
   id: string;
+  /**
+   * Queries of a named lane run concurrently with the others (the unnamed lane), on their own
+   * DuckDB connection, so on a multi-core machine one detection's work overlaps another's. A
+   * lane's queries must not feed queries of other lanes through tables (within a lane they
+   * run in definition order, as always).
+   */
+  lane?: string;
   description?: string;
   /** The detection this query belongs to (for `pipeline show`). */
   detection?: string;

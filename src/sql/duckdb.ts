@@ -44,6 +44,20 @@ export class Db {
     return new Db(instance, connection);
   }
 
+  /**
+   * Another connection to the same DuckDB instance: its statements run concurrently with this
+   * one's (temp tables and views are per connection). Closing it closes that connection only.
+   */
+  async fork(): Promise<Db> {
+    const connection = await this.instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
+    const db = new Db(this.instance, connection);
+    db.forked = true;
+    return db;
+  }
+
+  private forked = false;
+
   /** Runs statements for their effect. */
   async run(sql: string, params?: duckdb.DuckDBValue[] | Record<string, duckdb.DuckDBValue>): Promise<void> {
     await this.connection.run(sql, params);
@@ -106,7 +120,7 @@ export class Db {
 
   close(): void {
     this.connection.closeSync();
-    this.instance.closeSync();
+    if (!this.forked) this.instance.closeSync();
   }
 }
 
