@@ -14,7 +14,9 @@
  *     detector would. Reported apart: the cold first batch (the IoC index built from the
  *     `iocs` snapshot) and the steady state over the C − 1 later batches (the index kept),
  *     each as events per CPU second and per wall second, with the ratio with/without IoCs
- *     (CPU and wall), for the ioc_match query alone and for all live detections.
+ *     (CPU and wall), for the ioc_match query alone and for all live detections. The pair of
+ *     runs is repeated R times (fresh copies of the lakes, alternating which run goes first):
+ *     a 2-core machine is noisy, so the ratios are reported per run and as median and range.
  * Targets (2 cores): (a) ≥ 200,000 IoCs/s; (b) ratio ≥ 0.8; (c) < 30 s for K = 10,000,
  * E = 10,000,000.
  */
@@ -40,6 +42,8 @@ const HELP = `npm run bench -- intel [flags]
   --match-iocs L    IoCs loaded for it (default 1000000)
   --match-commits C commits per event table for it (default 10): batch 1 cold, C-1 steady
   --match-hits H    of every 2,000 IoCs loaded for it, H are values the events hold (default 20)
+  --match-repeat R  run pairs (no IoCs, IoCs) for it, alternating which goes first; the
+                    ratios are reported per run and as median and range (default 3)
   --only a,b,c   which parts run (default a,b,c)
   --dir DIR      work folder (default: a temp folder, removed after)
 `;
@@ -212,6 +216,7 @@ async function liveMatching(
   nIocs: number,
   commits: number,
   hits: number,
+  repeats: number,
 ): Promise<void> {
   const base = path.join(dir, 'match-base');
   let t = performance.now();
@@ -244,47 +249,81 @@ async function liveMatching(
     ['ioc_match', ['ioc_match']],
     ['live detections', ['vulnerable_services', 'new_logon_location', 'ioc_match']],
   ];
-  const lakes: Record<string, string> = {};
-  for (const [label] of runs)
-    for (const k of ['none', 'loaded']) {
-      lakes[`${label}/${k}`] = path.join(dir, `match-${label.replace(/\W/g, '_')}-${k}`);
-      await fs.cp(base, lakes[`${label}/${k}`], { recursive: true });
-    }
+  // Templates: the first commit of every table, without and with the IoCs; each run gets a
+  // fresh copy (its steady-state commits are appended during the run).
+  const templates = { none: base, loaded: path.join(dir, 'match-loaded-template') };
+  await fs.cp(base, templates.loaded, { recursive: true });
   process.stdout.write(
     `(b) ${coldEvents + steadyEvents} events written as ${commits} commits per table in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
   );
   t = performance.now();
-  for (const [label] of runs) {
-    const l = await Lake.open(lakes[`${label}/loaded`]);
-    try {
-      await mergeIocs(l, matchIocsSql(nIocs, hits));
-    } finally {
-      l.close();
-    }
+  const l = await Lake.open(templates.loaded);
+  try {
+    await mergeIocs(l, matchIocsSql(nIocs, hits));
+  } finally {
+    l.close();
   }
   process.stdout.write(
-    `    ${nIocs} IoCs loaded (x${runs.length}, ${hits} in 2,000 held by events) in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
+    `    ${nIocs} IoCs loaded (${hits} in 2,000 held by events) in ${((performance.now() - t) / 1000).toFixed(1)} s\n`,
   );
   const fmt = (p: Phase, events: number) =>
-    `${Math.round(events / p.cpuSeconds)} events/CPU-s, ${Math.round(events / p.seconds)} events/s ` +
-    `(CPU ${p.cpuSeconds.toFixed(2)} s, wall ${p.seconds.toFixed(2)} s, ${p.batches} batches)`;
-  const ratio = (none: Phase, loaded: Phase) =>
-    `ratio ${(none.cpuSeconds / loaded.cpuSeconds).toFixed(2)} CPU, ${(none.seconds / loaded.seconds).toFixed(2)} wall`;
+    `${Math.round(events / p.seconds)} events/s, ${Math.round(events / p.cpuSeconds)} events/CPU-s ` +
+    `(wall ${p.seconds.toFixed(2)} s, CPU ${p.cpuSeconds.toFixed(2)} s, ${p.batches} batches)`;
+  const ratios = (pairs: [Phase, Phase][]) => {
+    const med = (xs: number[]) => {
+      const v = [...xs].sort((a, b) => a - b);
+      return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    };
+    const one = (xs: number[]) =>
+      xs.length === 1
+        ? xs[0].toFixed(2)
+        : `${med(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+    return (
+      `ratio ${one(pairs.map(([n, w]) => n.seconds / w.seconds))} wall, ` +
+      `${one(pairs.map(([n, w]) => n.cpuSeconds / w.cpuSeconds))} CPU` +
+      (pairs.length > 1 ? ` — median (range) of ${pairs.length} runs` : '')
+    );
+  };
+  let seq = 0;
   for (const [label, only] of runs) {
-    // The empty run goes first so the loaded one does not profit from a warm page cache of
-    // its own files.
-    const none = await runLive(lakes[`${label}/none`], only, appendRest);
-    const loaded = await runLive(lakes[`${label}/loaded`], only, appendRest);
+    const cold: [Phase, Phase][] = [];
+    const steady: [Phase, Phase][] = [];
+    const lines: string[] = [];
+    let alerts = '';
+    for (let r = 0; r < repeats; r++) {
+      // Alternating which goes first cancels a drift of the machine (and page-cache warmth)
+      // between the two runs of a pair.
+      const order: ('none' | 'loaded')[] = r % 2 === 0 ? ['none', 'loaded'] : ['loaded', 'none'];
+      const got: Partial<Record<'none' | 'loaded', RunCost>> = {};
+      for (const k of order) {
+        const lakeDir = path.join(dir, `match-run-${++seq}`);
+        await fs.cp(templates[k], lakeDir, { recursive: true });
+        try {
+          got[k] = await runLive(lakeDir, only, appendRest);
+        } finally {
+          await fs.rm(lakeDir, { recursive: true, force: true });
+        }
+      }
+      const none = got.none!;
+      const loaded = got.loaded!;
+      cold.push([none.cold, loaded.cold]);
+      steady.push([none.steady, loaded.steady]);
+      alerts = `${none.alerts} without IoCs, ${loaded.alerts} with`;
+      lines.push(
+        `      run ${r + 1}: no IoCs   ${fmt(none.steady, steadyEvents)}\n` +
+          `             ${nIocs} IoCs ${fmt(loaded.steady, steadyEvents)}\n` +
+          `             ${ratios([[none.steady, loaded.steady]])}\n`,
+      );
+    }
     process.stdout.write(
       `(b) ${label}, cold first batch (${coldEvents} events, IoC index built from the snapshot):\n` +
-        `      no IoCs   ${fmt(none.cold, coldEvents)}\n` +
-        `      ${nIocs} IoCs ${fmt(loaded.cold, coldEvents)}\n` +
-        `      ${ratio(none.cold, loaded.cold)}\n` +
+        `      no IoCs   ${fmt(cold[0][0], coldEvents)}\n` +
+        `      ${nIocs} IoCs ${fmt(cold[0][1], coldEvents)}\n` +
+        `      ${ratios(cold)}\n` +
         `(b) ${label}, steady state (${steadyEvents} events in ${commits - 1} commits per table, one batch each, IoC index reused):\n` +
-        `      no IoCs   ${fmt(none.steady, steadyEvents)}\n` +
-        `      ${nIocs} IoCs ${fmt(loaded.steady, steadyEvents)}\n` +
-        `      ${ratio(none.steady, loaded.steady)} (target ≥ 0.8)\n` +
-        `      alerts: ${none.alerts} without IoCs, ${loaded.alerts} with\n`,
+        lines.join('') +
+        `      ${ratios(steady)} (target ≥ 0.8)\n` +
+        `      alerts: ${alerts}\n`,
     );
   }
 }
@@ -303,6 +342,7 @@ export const benchmark: Benchmark = {
         'match-iocs': { type: 'string', default: '1000000' },
         'match-commits': { type: 'string', default: '10' },
         'match-hits': { type: 'string', default: '20' },
+        'match-repeat': { type: 'string', default: '3' },
         only: { type: 'string', default: 'a,b,c' },
         dir: { type: 'string' },
         help: { type: 'boolean' },
@@ -324,6 +364,7 @@ export const benchmark: Benchmark = {
         Number(values['match-iocs']),
         Math.max(2, Number(values['match-commits'])),
         Math.min(2000, Math.max(0, Number(values['match-hits']))),
+        Math.max(1, Number(values['match-repeat'])),
       );
     if (!parts.has('a') && !parts.has('c')) {
       if (!values.dir) await fs.rm(dir, { recursive: true, force: true });
