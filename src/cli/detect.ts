@@ -55,6 +55,7 @@ export function registerDetectCommand(program: Command): void {
       const pipeline = new Pipeline(lake, queries, {
         maxVersionsPerBatch: config.detect.max_versions_per_batch,
         maxRowsPerBatch: config.detect.max_rows_per_batch,
+        retainBatches: config.detect.checkpoint_retain_batches,
         log: (m) => log.info(m),
       });
       const stop = () => ac.abort();

@@ -119,6 +119,8 @@ export const configSchema = z
         /** Bounds of one micro-batch: Delta versions per source, and rows. */
         max_versions_per_batch: z.number().int().positive().default(1000),
         max_rows_per_batch: z.number().int().positive().default(2_000_000),
+        /** Checkpoint files kept per query: those of the last N batches (Spark's minBatchesToRetain). */
+        checkpoint_retain_batches: z.number().int().min(2).default(100),
         /** Continuous trigger: how often the sources' next log file is looked for. */
         poll_ms: z.number().int().positive().default(100),
       })
@@ -133,6 +135,7 @@ export const configSchema = z
         disabled: [],
         max_versions_per_batch: 1000,
         max_rows_per_batch: 2_000_000,
+        checkpoint_retain_batches: 100,
         poll_ms: 100,
       }),
     /** Alert notifications: destinations, routes, noise control (schema: src/notify/settings.ts). */

@@ -110,6 +110,7 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
   const pipeline = new Pipeline(lake, detectionQueries(set), {
     maxVersionsPerBatch: detect.max_versions_per_batch,
     maxRowsPerBatch: detect.max_rows_per_batch,
+    retainBatches: detect.checkpoint_retain_batches,
   });
   await pipeline.runAvailableNow();
 

@@ -22,6 +22,7 @@ export async function runDetections(
   const pipeline = new Pipeline(lake, detectionQueries(set), {
     maxVersionsPerBatch: detect.max_versions_per_batch,
     maxRowsPerBatch: detect.max_rows_per_batch,
+    retainBatches: detect.checkpoint_retain_batches,
   });
   return pipeline.run(opts.trigger ?? { kind: 'available-now' }, opts);
 }

@@ -9,6 +9,11 @@
  * the same query cannot both claim a batch id. A batch with offsets but no commit crashed
  * mid-way; on restart it is replayed with the same id and the same offsets, and its sinks
  * (Delta txn keyed by query and batch id) skip whatever already committed.
+ *
+ * Only the last batches are kept (StreamingQuery's `retainBatches`, default 100, as Spark's
+ * minBatchesToRetain): a long-running query commits a batch every few seconds, and two files
+ * per batch forever would grow the folder (and the listing at start) without bound. Nothing
+ * reads further back than the latest offsets and the commit before them.
  */
 import type { ObjectStore } from '../lake/store.js';
 
@@ -112,6 +117,28 @@ export class CheckpointLog {
       if (body) out.push(JSON.parse(body.toString('utf8')) as BatchCommit);
     }
     return out;
+  }
+
+  /** Deletes the offsets and commit marker of one batch (missing files are fine). */
+  async forget(batchId: number): Promise<void> {
+    if (batchId < 0) return;
+    await this.store.delete([
+      batchKey(this.prefix, 'offsets', batchId),
+      batchKey(this.prefix, 'commits', batchId),
+    ]);
+  }
+
+  /** Deletes the offsets and commit markers of every batch before `batchId`; returns how many files. */
+  async purgeBefore(batchId: number): Promise<number> {
+    const keys: string[] = [];
+    for (const kind of ['offsets', 'commits'] as const) {
+      for await (const o of this.store.list(`${this.prefix}/${kind}/`)) {
+        const m = /\/(\d+)\.json$/.exec(o.key);
+        if (m && Number(m[1]) < batchId) keys.push(o.key);
+      }
+    }
+    if (keys.length) await this.store.delete(keys);
+    return keys.length;
   }
 
   /** Forgets the query's progress (it reprocesses everything next time). */

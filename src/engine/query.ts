@@ -103,6 +103,11 @@ export interface QueryOptions {
   maxVersionsPerBatch?: number;
   /** A batch spanning several versions is split until it has at most this many rows; default 2,000,000. */
   maxRowsPerBatch?: number;
+  /**
+   * Checkpoint files kept: the offsets and commit markers of the last N batches (default
+   * 100, Spark's minBatchesToRetain; at least 2). Older ones are deleted as batches commit.
+   */
+  retainBatches?: number;
   log?: (msg: string) => void;
 }
 

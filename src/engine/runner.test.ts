@@ -237,3 +237,51 @@ test('retract: withdrawn rows are replaced by this batch’s row of the same key
     await t.cleanup();
   }
 });
+
+test('the checkpoint keeps the last retainBatches batches; an older backlog is trimmed at start', async () => {
+  const t = await openTempLake();
+  try {
+    const ids = async (kind: 'offsets' | 'commits') => {
+      const out: number[] = [];
+      for await (const o of t.lake.store.list(`_talon/checkpoints/copy/${kind}/`))
+        out.push(Number(/(\d+)\.json$/.exec(o.key)![1]));
+      return out.sort((a, b) => a - b);
+    };
+    // Batch 0 reads the table's creation and first rows, batches 1..6 one append each.
+    for (let i = 0; i < 7; i++) {
+      await appendEvents(t.lake, 'Ev', [{ n: i, timestamp: Date.UTC(2026, 0, 1, i) }]);
+      assert.equal((await new StreamingQuery(t.lake, copyQuery()).runAvailableNow()).length, 1);
+    }
+    assert.deepEqual(await ids('commits'), [0, 1, 2, 3, 4, 5, 6], 'default retention keeps them all');
+
+    // A shorter retention: the backlog goes at start, then one batch per commit.
+    await appendEvents(t.lake, 'Ev', [{ n: 7, timestamp: Date.UTC(2026, 0, 1, 7) }]);
+    const q = new StreamingQuery(t.lake, copyQuery(), { maxVersionsPerBatch: 1, retainBatches: 3 });
+    assert.equal((await q.runAvailableNow()).length, 1);
+    assert.deepEqual(await ids('offsets'), [5, 6, 7]);
+    assert.deepEqual(await ids('commits'), [5, 6, 7]);
+    assert.equal((await tableRows(t.lake, 'out')).length, 8, 'nothing reprocessed');
+
+    // A crash after the sinks, before the commit marker: the replay still has its offsets and
+    // the commit before them, and adds nothing twice.
+    await appendEvents(t.lake, 'Ev', [{ n: 7, timestamp: Date.UTC(2026, 0, 1, 7) }]);
+    await new StreamingQuery(t.lake, copyQuery(), {
+      maxVersionsPerBatch: 1,
+      retainBatches: 2,
+    }).runAvailableNow();
+    await t.lake.store.delete(['_talon/checkpoints/copy/commits/00000000000000000008.json']);
+    const replay = await new StreamingQuery(t.lake, copyQuery(), {
+      maxVersionsPerBatch: 1,
+      retainBatches: 2,
+    }).runAvailableNow();
+    assert.deepEqual(
+      replay.map((r) => [r.batchId, r.replayed]),
+      [[8, true]],
+    );
+    assert.deepEqual(await ids('offsets'), [7, 8]);
+    assert.deepEqual(await ids('commits'), [7, 8]);
+    assert.equal((await tableRows(t.lake, 'out')).length, 9);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -17,6 +17,9 @@ import type { BatchReport, QueryDefinition, QueryOptions } from './query.js';
 
 const LOG_PAD = 20;
 
+/** Batches whose checkpoint files are kept by default (QueryOptions.retainBatches). */
+export const DEFAULT_RETAIN_BATCHES = 100;
+
 export class StreamingQuery {
   readonly checkpoint: CheckpointLog;
   private lastOffsets: BatchOffsets | undefined;
@@ -24,6 +27,7 @@ export class StreamingQuery {
   private loaded = false;
   private readonly maxVersions: number;
   private readonly maxRows: number;
+  private readonly retain: number;
 
   constructor(
     readonly lake: Lake,
@@ -33,6 +37,7 @@ export class StreamingQuery {
     this.checkpoint = new CheckpointLog(lake.store, def.id);
     this.maxVersions = opts.maxVersionsPerBatch ?? 1000;
     this.maxRows = opts.maxRowsPerBatch ?? 2_000_000;
+    this.retain = Math.max(2, opts.retainBatches ?? DEFAULT_RETAIN_BATCHES);
   }
 
   get id(): string {
@@ -45,6 +50,19 @@ export class StreamingQuery {
     this.lastOffsets = offsets;
     this.lastCommit = commit;
     this.loaded = true;
+    // A checkpoint written before retention (or with a longer one) is trimmed once here; from
+    // then on each commit drops the one batch that falls out of the window.
+    if (commit)
+      await this.trimCheckpoint(() => this.checkpoint.purgeBefore(commit.batchId - this.retain + 1));
+  }
+
+  /** Checkpoint clean-up never fails a batch: what is left is deleted by a later one. */
+  private async trimCheckpoint(fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.opts.log?.(`${this.id}: could not delete old checkpoint files: ${(err as Error).message}`);
+    }
   }
 
   /** Where each source stands: the end version of the last planned batch (-1 = nothing read). */
@@ -325,6 +343,7 @@ export class StreamingQuery {
         throw new Error(`${this.id}: batch ${offsets.batchId} was committed by another process`);
       }
       this.lastCommit = commit;
+      await this.trimCheckpoint(() => this.checkpoint.forget(offsets.batchId - this.retain));
       return {
         queryId: this.id,
         batchId: offsets.batchId,

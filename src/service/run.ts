@@ -106,6 +106,7 @@ export function serviceParts(opts: RunServiceOptions): ServicePart[] {
         const pipeline = new Pipeline(lake, queries, {
           maxVersionsPerBatch: config.detect.max_versions_per_batch,
           maxRowsPerBatch: config.detect.max_rows_per_batch,
+          retainBatches: config.detect.checkpoint_retain_batches,
           log: (m) => log.debug(m),
         });
         await pipeline.run(parseTrigger(opts.trigger ?? 'continuous', config.detect.poll_ms), {
