@@ -366,3 +366,34 @@ test('talon tables and query work on an s3:// lake, reading through its local ca
     await emu.stop();
   }
 });
+
+test('talon maintain compacts every table and reports per table; --no-optimize --no-vacuum does nothing', async () => {
+  const dir = path.join(root, 'maintain-lake');
+  const lake = await Lake.open(dir);
+  try {
+    const a = await lake.createTable('Alerts', {});
+    for (let i = 0; i < 3; i++) await a.append(`SELECT ${i} AS n`);
+    await (await lake.createTable('One', {})).append('SELECT 1 AS n');
+  } finally {
+    lake.close();
+  }
+  const idle = await talon(['maintain', '--lake', dir, '--no-optimize', '--no-vacuum', '--format', 'json']);
+  assert.equal(idle.code, 0, idle.stderr);
+  assert.deepEqual(
+    (JSON.parse(idle.stdout) as { compactedFiles: number }[]).map((r) => r.compactedFiles),
+    [0, 0],
+  );
+  const run = await talon(['maintain', '--lake', dir, '--format', 'json']);
+  assert.equal(run.code, 0, run.stderr);
+  const rows = JSON.parse(run.stdout) as { table: string; compactedFiles: number; compactedInto: number }[];
+  assert.deepEqual(
+    rows.map((r) => [r.table, r.compactedFiles, r.compactedInto]),
+    [
+      ['alerts', 3, 1],
+      ['one', 0, 0],
+    ],
+  );
+  const text = await talon(['maintain', '--lake', dir]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /alerts/);
+});

@@ -1,5 +1,6 @@
 /**
- * Data commands: `talon tables`, `talon query`, `talon table history|optimize|vacuum`.
+ * Data commands: `talon tables`, `talon query`, `talon table history|optimize|vacuum`,
+ * `talon maintain`.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import {
   type LakeContext,
 } from './common.js';
 import type { DeltaTable } from '../lake/table.js';
+import { maintainLake } from '../lake/maintenance.js';
 import { log } from '../log.js';
 
 const EXISTING = { existing: true };
@@ -158,6 +160,47 @@ export function registerDataCommands(program: Command): void {
           `${display}: ${dryRun ? 'would delete' : 'deleted'} ${deleted.length} file${deleted.length === 1 ? '' : 's'}\n`,
         );
       }
+    },
+    undefined,
+    EXISTING,
+  );
+
+  withLake(
+    formatOption(
+      program
+        .command('maintain')
+        .description(
+          'OPTIMIZE then VACUUM every table (what `talon run` does on its `maintenance` timer); for cron',
+        )
+        .option('--no-optimize', 'do not compact small files')
+        .option('--no-vacuum', 'do not delete unreferenced files')
+        .option(
+          '--target-file-size <bytes>',
+          'target size of a compacted file (default: maintenance.target_file_size, else 128 MiB)',
+        ),
+      ['table', 'json', 'csv'],
+    ),
+    async ({ lake, opts, config }) => {
+      const targetFileSize =
+        numberOption('--target-file-size', opts.targetFileSize) ?? config.maintenance.target_file_size;
+      const rows = await maintainLake(lake, {
+        optimize: opts.optimize !== false,
+        vacuum: opts.vacuum !== false,
+        ...(targetFileSize !== undefined ? { targetFileSize } : {}),
+        onTable: (r) => {
+          if (r.error) log.warn('maintain: table left as it was', { ...r });
+        },
+      });
+      printRows(
+        opts.format,
+        ['table', 'compactedFiles', 'compactedInto', 'vacuumedFiles', 'error'],
+        rows as unknown as Record<string, unknown>[],
+      );
+      const failed = rows.filter((r) => r.error);
+      if (failed.length)
+        throw new CliError(
+          `maintain: ${failed.length} table(s) failed: ${failed.map((r) => r.table).join(', ')}`,
+        );
     },
     undefined,
     EXISTING,

@@ -142,6 +142,20 @@ export const configSchema = z
     notify: notifySchema.default(NOTIFY_DEFAULTS),
     /** Threat-intel feeds, IoC lifetimes, allow-list, retro-hunt (schema: src/intel/feeds/settings.ts). */
     intel: intelSchema.default(INTEL_DEFAULTS),
+    /** Table upkeep by `talon run`: OPTIMIZE then VACUUM of every table (src/lake/maintenance.ts). */
+    maintenance: z
+      .object({
+        /** How often a round runs; "0" turns it off. */
+        interval: z.string().default('24h'),
+        /** The first round, after start (not at once: a restart loop must not rewrite tables). */
+        first_after: z.string().default('10m'),
+        optimize: z.boolean().default(true),
+        vacuum: z.boolean().default(true),
+        /** Target size of a compacted file, bytes (default 128 MiB). */
+        target_file_size: z.number().int().positive().optional(),
+      })
+      .strict()
+      .default({ interval: '24h', first_after: '10m', optimize: true, vacuum: true }),
   })
   .strict();
 

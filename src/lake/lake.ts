@@ -86,7 +86,7 @@ export class Lake {
   }
 
   /** Folder keys of every table directly under the root. */
-  private async tableKeys(): Promise<string[]> {
+  async tableKeys(): Promise<string[]> {
     const keys = new Set<string>();
     if (this.store.url.startsWith('file:')) {
       const root = fileURLToPath(this.store.url);

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { generateFdr } from '../generate/index.js';
 import { Lake } from '../lake/lake.js';
 import { listAlerts } from '../alerts/alerts.js';
+import { configSchema } from '../config/config.js';
+import { Logger } from '../log.js';
+import { serviceParts } from './run.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
@@ -135,6 +138,56 @@ test('talon run: watch → ingest → detections → notifier in one process; SI
     assert.equal(state.files, files, 'no file ingested twice');
     assert.equal(new Set(ids).size, ids.length, 'no alert delivered twice after the restart');
     assert.deepEqual([...ids].sort(), [...state.alerts].sort());
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('talon run: the maintenance part compacts the tables after first_after, then every interval; "0" turns it off', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'talon-run-maint-'));
+  const lakeDir = path.join(dir, 'lake');
+  try {
+    const lake = await Lake.open(lakeDir);
+    try {
+      const t = await lake.createTable('events', {});
+      for (let i = 0; i < 3; i++) await t.append(`SELECT ${i} AS n`);
+    } finally {
+      lake.close();
+    }
+    let lines = '';
+    const log = new Logger({ level: 'info', format: 'json', stream: { write: (s: string) => (lines += s) } });
+    const config = configSchema.parse({ maintenance: { interval: '24h', first_after: '0' } });
+    const ac = new AbortController();
+    const part = serviceParts({ lake: lakeDir, config, signal: ac.signal, log }).find(
+      (p) => p.name === 'maintenance',
+    );
+    assert.ok(part, 'a maintenance part by default');
+    const running = part.run(ac.signal);
+    for (let i = 0; i < 200 && !lines.includes('"maintenance round"'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    await running;
+    const round = lines
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'maintenance round');
+    assert.ok(round, lines);
+    assert.equal(round.compacted_files, 3);
+    assert.equal(round.failed, 0);
+    const after = await Lake.open(lakeDir);
+    try {
+      assert.equal((await (await after.table('events'))!.snapshot()).files.length, 1);
+    } finally {
+      after.close();
+    }
+
+    const off = configSchema.parse({ maintenance: { interval: '0' } });
+    assert.ok(
+      !serviceParts({ lake: lakeDir, config: off, signal: ac.signal, log }).some(
+        (p) => p.name === 'maintenance',
+      ),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -25,6 +25,8 @@ import { Notifier } from '../notify/notifier.js';
 import type { TalonConfig } from '../config/config.js';
 import type { Logger } from '../log.js';
 import { sleep } from '../util/sleep.js';
+import { parseDuration } from '../engine/duration.js';
+import { maintainLake } from '../lake/maintenance.js';
 
 export interface RunServiceOptions {
   /** Lake location (folder or s3://). */
@@ -131,6 +133,42 @@ export function serviceParts(opts: RunServiceOptions): ServicePart[] {
       }
     },
   });
+  const upkeep = config.maintenance;
+  const everyMs = parseDuration(upkeep.interval);
+  if (everyMs > 0 && (upkeep.optimize || upkeep.vacuum))
+    parts.push({
+      name: 'maintenance',
+      async run(signal) {
+        let wait = parseDuration(upkeep.first_after);
+        for (;;) {
+          await sleep(wait, signal);
+          if (signal.aborted) return;
+          // A lake (and DuckDB instance) per round: nothing is held between rounds a day apart.
+          const lake = await Lake.open(opts.lake);
+          try {
+            const t0 = Date.now();
+            const done = await maintainLake(lake, {
+              optimize: upkeep.optimize,
+              vacuum: upkeep.vacuum,
+              targetFileSize: upkeep.target_file_size,
+              onTable: (r) => {
+                if (r.error) log.warn('maintenance: table left for the next round', { ...r });
+              },
+            });
+            log.info('maintenance round', {
+              tables: done.length,
+              compacted_files: done.reduce((n, r) => n + r.compactedFiles, 0),
+              vacuumed_files: done.reduce((n, r) => n + r.vacuumedFiles, 0),
+              failed: done.filter((r) => r.error).length,
+              ms: Date.now() - t0,
+            });
+          } finally {
+            lake.close();
+          }
+          wait = everyMs;
+        }
+      },
+    });
   return parts;
 }
 
