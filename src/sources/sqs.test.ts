@@ -487,6 +487,40 @@ describe('SqsSource', { timeout: 90_000 }, () => {
     }
   });
 
+  test('a receive of several messages is handed over one by one, the next downloading ahead: the disk holds two, not all', async () => {
+    const queueUrl = await aws.createQueue();
+    const downloadDir = await mkdtemp(path.join(os.tmpdir(), 'talon-sqs-dl-'));
+    try {
+      for (let i = 0; i < 5; i++) await aws.sendMessage(queueUrl, JSON.stringify(await uploadBatch(1, 1)));
+      const src = source(queueUrl, { downloadDir, maxMessages: 10, visibilityTimeout: 600 });
+      const ac = new AbortController();
+      const it = src.batches(ac.signal)[Symbol.asyncIterator]();
+      const staged = async () => (await listFiles(downloadDir)).length;
+      const a = await nextBatch(it);
+      assert.equal((await aws.queueCounts(queueUrl)).inFlight, 5, 'one receive took all five');
+      // While the pipeline reads `a`, exactly one more message is fetched.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await staged(), 2);
+      const seen = [a];
+      assert.equal(a.moreReady, true);
+      await a.ack();
+      for (let i = 1; i < 5; i++) {
+        const b = await nextBatch(it);
+        seen.push(b);
+        assert.equal(b.moreReady, i < 4, `batch ${i}: moreReady while the receive has more`);
+        assert.ok((await staged()) <= 2);
+        await b.ack();
+      }
+      assert.equal(new Set(seen.map((b) => b.id)).size, 5);
+      ac.abort();
+      await it.return?.();
+      await src.close();
+      await eventually(queueIsEmpty(queueUrl), 'all five deleted');
+    } finally {
+      await rm(downloadDir, { recursive: true, force: true });
+    }
+  });
+
   test('a queue that does not exist fails the source instead of retrying forever', async () => {
     const src = source(`${aws.endpoint}/000000000000/no-such-queue-${randomUUID().slice(0, 8)}`);
     const ac = new AbortController();

@@ -5,10 +5,12 @@
  * the batch's files stream straight from S3 (`GetObject`), with the manifest's size and MD5
  * as expectations the pipeline verifies.
  *
- * Grouping: with `maxMessages` > 1, every message of one ReceiveMessage is downloaded first,
- * then handed over with `moreReady`, and the pipeline commits them together (up to its batch
- * limit): fewer, larger commits on a busy queue. Each is deleted after the commit that holds
- * all its files; a message whose download failed is left out and redelivered later.
+ * Grouping: with `maxMessages` > 1, the messages of one ReceiveMessage are handed over one by
+ * one with `moreReady`, each downloading while the pipeline reads the one before, and the
+ * pipeline commits them together (up to its batch limit): fewer, larger commits on a busy
+ * queue, while the local disk holds the group plus one message. Each is deleted after the
+ * commit that holds all its files; a message whose download failed is left out and
+ * redelivered later.
  *
  * SQS contract, as the pipeline drives it (acknowledge after commit):
  * - `ack()`  → `DeleteMessage`, called only after the batch is committed to the lake.
@@ -498,16 +500,30 @@ export class SqsSource implements FdrSource {
 
   async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
     const received: InFlightMessage[] = [];
-    /** downloaded batches of the current receive, not yet handed over */
-    const ready: SourceBatch[] = [];
+    /** the message being downloaded (one ahead of the pipeline), as its batch */
+    let pending: Promise<SourceBatch | undefined> | undefined;
+    const downloadNext = () => {
+      if (received.length === 0 || signal.aborted || this.closed) return undefined;
+      const p = this.toBatch(received.shift()!, signal);
+      // Awaited later (after the pipeline took the batch before it); a failure meanwhile is
+      // not an unhandled rejection.
+      p.catch(() => undefined);
+      return p;
+    };
     let backoffMs = 1000;
     try {
       while (!signal.aborted && !this.closed) {
-        const next = ready.shift();
-        if (next) {
-          // The pipeline commits every message of one receive in one group, and deletes them
-          // after that commit; `moreReady` tells it another is in hand.
-          next.moreReady = ready.length > 0;
+        if (pending) {
+          const next = await pending;
+          // The next message downloads while the pipeline reads this one: the disk holds the
+          // group being committed plus one message, not a whole receive of up to 10 batches.
+          pending = downloadNext();
+          if (!next) continue;
+          // The pipeline commits the messages of one receive in one group (up to its batch
+          // limit) and deletes them after that commit; `moreReady` tells it another is on its
+          // way. (If that one then cannot be had, the group is committed with the next
+          // receive's batches, or when the long poll returns empty.)
+          next.moreReady = pending !== undefined;
           yield next;
           continue;
         }
@@ -553,17 +569,13 @@ export class SqsSource implements FdrSource {
           for (const m of messages) received.push(this.hold(m));
           continue;
         }
-        // Every message of the receive is downloaded before the first is handed over, so the
-        // group is known whole; one that cannot be had stays out (left for redelivery).
-        while (received.length > 0 && !signal.aborted && !this.closed) {
-          const batch = await this.toBatch(received.shift()!, signal);
-          if (batch) ready.push(batch);
-        }
+        pending = downloadNext();
       }
     } finally {
       // Received but never handed to the pipeline: let another worker have them now.
       const stopped = new Error('source stopped');
-      await Promise.all([...received.map((m) => m.release(stopped)), ...ready.map((b) => b.nack?.(stopped))]);
+      const downloaded = await pending?.catch(() => undefined);
+      await Promise.all([...received.map((m) => m.release(stopped)), downloaded?.nack?.(stopped)]);
     }
   }
 
