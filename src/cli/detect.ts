@@ -56,6 +56,7 @@ export function registerDetectCommand(program: Command): void {
         maxVersionsPerBatch: config.detect.max_versions_per_batch,
         maxRowsPerBatch: config.detect.max_rows_per_batch,
         retainBatches: config.detect.checkpoint_retain_batches,
+        autoCompactFiles: config.detect.auto_compact_files,
         log: (m) => log.info(m),
       });
       const stop = () => ac.abort();

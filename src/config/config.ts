@@ -121,6 +121,8 @@ export const configSchema = z
         max_rows_per_batch: z.number().int().positive().default(2_000_000),
         /** Checkpoint files kept per query: those of the last N batches (Spark's minBatchesToRetain). */
         checkpoint_retain_batches: z.number().int().min(2).default(100),
+        /** A sink or state table with this many small files is compacted after a batch (0 = never). */
+        auto_compact_files: z.number().int().min(0).default(50),
         /** Continuous trigger: how often the sources' next log file is looked for. */
         poll_ms: z.number().int().positive().default(100),
       })
@@ -136,6 +138,7 @@ export const configSchema = z
         max_versions_per_batch: 1000,
         max_rows_per_batch: 2_000_000,
         checkpoint_retain_batches: 100,
+        auto_compact_files: 50,
         poll_ms: 100,
       }),
     /** Alert notifications: destinations, routes, noise control (schema: src/notify/settings.ts). */

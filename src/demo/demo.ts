@@ -111,6 +111,7 @@ export async function runDemo(lake: Lake, opts: DemoOptions): Promise<DemoResult
     maxVersionsPerBatch: detect.max_versions_per_batch,
     maxRowsPerBatch: detect.max_rows_per_batch,
     retainBatches: detect.checkpoint_retain_batches,
+    autoCompactFiles: detect.auto_compact_files,
   });
   await pipeline.runAvailableNow();
 

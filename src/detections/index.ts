@@ -23,6 +23,7 @@ export async function runDetections(
     maxVersionsPerBatch: detect.max_versions_per_batch,
     maxRowsPerBatch: detect.max_rows_per_batch,
     retainBatches: detect.checkpoint_retain_batches,
+    autoCompactFiles: detect.auto_compact_files,
   });
   return pipeline.run(opts.trigger ?? { kind: 'available-now' }, opts);
 }

@@ -108,6 +108,13 @@ export interface QueryOptions {
    * 100, Spark's minBatchesToRetain; at least 2). Older ones are deleted as batches commit.
    */
   retainBatches?: number;
+  /**
+   * Auto-compaction: a table the query writes (sink or state) that has gathered this many
+   * small files is compacted after the batch commits (default 50, as Databricks'
+   * autoCompact; 0 = never). A MERGE sink reads the files its rows may match, so without it
+   * a long-running query's merges slow down with every batch.
+   */
+  autoCompactFiles?: number;
   log?: (msg: string) => void;
 }
 

@@ -285,3 +285,42 @@ test('the checkpoint keeps the last retainBatches batches; an older backlog is t
     await t.cleanup();
   }
 });
+
+test('auto-compaction: a sink table with autoCompactFiles small files is compacted after the batch, same rows', async () => {
+  const t = await openTempLake();
+  try {
+    const logged: string[] = [];
+    const files = async () => (await (await t.lake.table('out'))!.snapshot()).files.length;
+    const run = (autoCompactFiles: number) =>
+      new StreamingQuery(t.lake, copyQuery(), {
+        autoCompactFiles,
+        log: (m) => logged.push(m),
+      }).runAvailableNow();
+    for (let i = 0; i < 2; i++) {
+      await appendEvents(t.lake, 'Ev', [{ n: i, timestamp: Date.UTC(2026, 0, 1, i) }]);
+      await run(3);
+    }
+    assert.equal(await files(), 2, 'below the threshold nothing happens');
+    await appendEvents(t.lake, 'Ev', [{ n: 2, timestamp: Date.UTC(2026, 0, 1, 2) }]);
+    await run(3);
+    assert.equal(await files(), 1, 'the third small file triggers the compaction');
+    assert.ok(
+      logged.some((m) => /compacted 3 files of out into 1/.test(m)),
+      logged.join('\n'),
+    );
+    assert.deepEqual(
+      (await tableRows(t.lake, 'out', 'n')).map((r) => Number(r.n)),
+      [0, 1, 2],
+    );
+    const history = await (await t.lake.table('out'))!.history(1);
+    assert.equal(history[0].operation, 'OPTIMIZE');
+    // 0 turns it off.
+    for (let i = 3; i < 6; i++) {
+      await appendEvents(t.lake, 'Ev', [{ n: i, timestamp: Date.UTC(2026, 0, 1, i) }]);
+      await run(0);
+    }
+    assert.equal(await files(), 4);
+  } finally {
+    await t.cleanup();
+  }
+});

@@ -19,6 +19,10 @@ const LOG_PAD = 20;
 
 /** Batches whose checkpoint files are kept by default (QueryOptions.retainBatches). */
 export const DEFAULT_RETAIN_BATCHES = 100;
+/** Small files of a written table that trigger its compaction (QueryOptions.autoCompactFiles). */
+export const DEFAULT_AUTO_COMPACT_FILES = 50;
+/** "Small" for auto-compaction, and the size of the files it writes (DeltaTable.optimize's default). */
+const AUTO_COMPACT_SMALL_BYTES = 128 * 1024 * 1024;
 
 export class StreamingQuery {
   readonly checkpoint: CheckpointLog;
@@ -28,6 +32,7 @@ export class StreamingQuery {
   private readonly maxVersions: number;
   private readonly maxRows: number;
   private readonly retain: number;
+  private readonly autoCompactFiles: number;
 
   constructor(
     readonly lake: Lake,
@@ -38,6 +43,7 @@ export class StreamingQuery {
     this.maxVersions = opts.maxVersionsPerBatch ?? 1000;
     this.maxRows = opts.maxRowsPerBatch ?? 2_000_000;
     this.retain = Math.max(2, opts.retainBatches ?? DEFAULT_RETAIN_BATCHES);
+    this.autoCompactFiles = opts.autoCompactFiles ?? DEFAULT_AUTO_COMPACT_FILES;
   }
 
   get id(): string {
@@ -54,6 +60,33 @@ export class StreamingQuery {
     // then on each commit drops the one batch that falls out of the window.
     if (commit)
       await this.trimCheckpoint(() => this.checkpoint.purgeBefore(commit.batchId - this.retain + 1));
+  }
+
+  /**
+   * Compacts the tables among `tables` that hold `autoCompactFiles` files smaller than
+   * OPTIMIZE's target, after the batch committed (the compaction is dataChange=false: no
+   * reader sees new rows). It never fails the batch: a compaction that loses a commit race
+   * with another writer is tried again after a later batch.
+   */
+  private async autoCompact(tables: string[]): Promise<void> {
+    if (!(this.autoCompactFiles > 0)) return;
+    for (const key of new Set(tables.map((t) => tableKey(t)))) {
+      try {
+        const table = await this.lake.table(key);
+        if (!table) continue;
+        const snap = await table.snapshot();
+        if (snap.files.filter((f) => f.size < AUTO_COMPACT_SMALL_BYTES).length < this.autoCompactFiles)
+          continue;
+        const res = await table.optimize({ targetFileSize: AUTO_COMPACT_SMALL_BYTES });
+        this.opts.log?.(
+          `${this.id}: compacted ${res.metrics.numRemovedFiles ?? 0} files of ${key} into ${res.metrics.numAddedFiles ?? 0}`,
+        );
+      } catch (err) {
+        this.opts.log?.(
+          `${this.id}: could not compact ${key}, left for a later batch: ${(err as Error).message}`,
+        );
+      }
+    }
   }
 
   /** Checkpoint clean-up never fails a batch: what is left is deleted by a later one. */
@@ -344,6 +377,10 @@ export class StreamingQuery {
       }
       this.lastCommit = commit;
       await this.trimCheckpoint(() => this.checkpoint.forget(offsets.batchId - this.retain));
+      await this.autoCompact([
+        ...this.def.sinks.filter((sk) => staged.has(sk.name)).map((sk) => sk.table),
+        ...(this.def.stateTables ?? []),
+      ]);
       return {
         queryId: this.id,
         batchId: offsets.batchId,

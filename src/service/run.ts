@@ -109,6 +109,7 @@ export function serviceParts(opts: RunServiceOptions): ServicePart[] {
           maxVersionsPerBatch: config.detect.max_versions_per_batch,
           maxRowsPerBatch: config.detect.max_rows_per_batch,
           retainBatches: config.detect.checkpoint_retain_batches,
+          autoCompactFiles: config.detect.auto_compact_files,
           log: (m) => log.debug(m),
         });
         await pipeline.run(parseTrigger(opts.trigger ?? 'continuous', config.detect.poll_ms), {
